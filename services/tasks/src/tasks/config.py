@@ -1,0 +1,164 @@
+"""Settings: the one place that reads the environment.
+
+Everything else receives a `Settings` (or the Flask config built from it).
+URL forms that hosting platforms hand out are normalised here, once.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from dotenv import find_dotenv, load_dotenv
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+ENVIRONMENTS = (DEVELOPMENT, "test", PRODUCTION)
+
+# What `make run` starts when DATABASE_URL / REDIS_URL are not set.
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/products"
+DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET_KEY}
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str
+    secret_key: str
+    database_url: str
+    broker_url: str
+    result_backend: str
+    max_content_length: int = 1024 * 1024
+    task_soft_time_limit: int = 300
+    task_time_limit: int = 360
+    publish_timeout: float = 1.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        if environ is None:
+            load_dotenv(find_dotenv(usecwd=True))
+            environ = os.environ
+        app_env = environ.get("APP_ENV", PRODUCTION)
+        if app_env not in ENVIRONMENTS:
+            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+        production = app_env == PRODUCTION
+
+        def setting(name: str, dev_default: str) -> str:
+            value = environ.get(name, "").strip()
+            if value:
+                return value
+            if production:
+                raise ConfigError(f"{name} must be set when APP_ENV=production")
+            return dev_default
+
+        secret_key = setting("SECRET_KEY", DEV_SECRET_KEY)
+        if production and secret_key.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError("SECRET_KEY is a placeholder; generate one for production")
+        cert_reqs = environ.get("REDIS_SSL_CERT_REQS", "required")
+        redis_url = setting("REDIS_URL", DEV_REDIS_URL)
+        hard_limit = int(environ.get("CELERY_TASK_TIME_LIMIT", "360"))
+        return cls(
+            app_env=app_env,
+            secret_key=secret_key,
+            database_url=normalize_database_url(setting("DATABASE_URL", DEV_DATABASE_URL)),
+            broker_url=normalize_redis_url(environ.get("CELERY_BROKER_URL") or redis_url, cert_reqs),
+            result_backend=normalize_redis_url(
+                environ.get("CELERY_RESULT_BACKEND") or redis_url, cert_reqs
+            ),
+            max_content_length=int(environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024))),
+            task_soft_time_limit=int(
+                environ.get("CELERY_TASK_SOFT_TIME_LIMIT", str(max(hard_limit - 60, 1)))
+            ),
+            task_time_limit=hard_limit,
+        )
+
+    def flask_config(self) -> dict[str, Any]:
+        return {
+            "APP_ENV": self.app_env,
+            "TESTING": self.app_env == "test",
+            "SECRET_KEY": self.secret_key,
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": True,
+                # libpq rounds connect timeouts below 2 s up to 2 s.
+                "connect_args": {"connect_timeout": 2},
+            },
+            "CELERY": self.celery_config(),
+        }
+
+    def celery_config(self) -> dict[str, Any]:
+        # https://docs.celeryq.dev/en/stable/userguide/configuration.html
+        return {
+            "broker_url": self.broker_url,
+            "result_backend": self.result_backend,
+            "broker_connection_retry_on_startup": True,
+            # JSON only: a pickle payload from the broker would be code execution.
+            "task_serializer": "json",
+            "result_serializer": "json",
+            "accept_content": ["json"],
+            "result_accept_content": ["json"],
+            # Tasks that need a result say so (ignore_result=False); job state lives in Postgres.
+            "task_ignore_result": True,
+            "result_expires": 24 * 3600,
+            "result_extended": True,
+            # A task is acknowledged after it ran, and handed back if its worker dies mid-way.
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "task_soft_time_limit": self.task_soft_time_limit,
+            "task_time_limit": self.task_time_limit,
+            # Redis redelivers unacknowledged messages after the visibility timeout;
+            # it must outlast the longest task or a running task is started twice.
+            # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+            "broker_transport_options": {
+                "visibility_timeout": self.task_time_limit * 2,
+                "socket_connect_timeout": self.publish_timeout,
+            },
+            "result_backend_transport_options": {
+                "socket_connect_timeout": self.publish_timeout,
+                # Out of the box a dead Redis blocks a publish for ~20 s (result subscription).
+                "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+            },
+            "task_publish_retry_policy": {
+                "max_retries": 1,
+                "interval_start": 0,
+                "interval_step": 0.2,
+                "interval_max": 0.2,
+            },
+            "task_track_started": True,
+            "task_send_sent_event": True,
+            "worker_send_task_events": True,
+        }
+
+
+def normalize_database_url(url: str) -> str:
+    """Point every PostgreSQL URL form at the one driver we ship, psycopg 3."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError("DATABASE_URL must be a URL such as postgresql://user:pass@host/db")
+    if scheme in {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"}:
+        return f"postgresql+psycopg://{rest}"
+    raise ConfigError(f"DATABASE_URL must be a PostgreSQL URL, not {scheme}://")
+
+
+def normalize_redis_url(url: str, ssl_cert_reqs: str = "required") -> str:
+    """Accept redis:// and rediss://; Celery insists a rediss:// URL says how to check certificates.
+
+    Heroku Redis uses self-signed certificates: it needs REDIS_SSL_CERT_REQS=none.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        raise ConfigError(f"REDIS_URL must start with redis:// or rediss://, not {parts.scheme}://")
+    if parts.scheme == "redis":
+        return url
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("ssl_cert_reqs", ssl_cert_reqs)
+    return urlunsplit(parts._replace(query=urlencode(query)))

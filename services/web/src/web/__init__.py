@@ -1,0 +1,21 @@
+"""The products HTTP API."""
+
+from flask import Flask
+
+import tasks
+from tasks.config import Settings
+from web import errors
+from web.extensions import ma
+from web.health import bp as health_bp
+from web.jobs import bp as jobs_bp
+from web.products import bp as products_bp
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    app = tasks.create_app(settings, import_name=__name__)
+    ma.init_app(app)
+    errors.register(app)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(products_bp)
+    app.register_blueprint(jobs_bp)
+    return app

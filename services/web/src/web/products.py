@@ -1,0 +1,72 @@
+from flask import Blueprint, Response, request, url_for
+from psycopg.errors import UniqueViolation
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import Conflict
+
+from tasks.extensions import db
+from tasks.models import Product
+from web.payload import json_object
+from web.schemas import PageArgs, product_schema, products_schema
+
+bp = Blueprint("products", __name__, url_prefix="/products")
+
+
+def _commit_product(product: Product) -> None:
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        if isinstance(error.orig, UniqueViolation):
+            raise Conflict(f"a product with sku {product.sku!r} already exists") from None
+        raise
+
+
+@bp.get("")
+def list_products() -> dict:
+    args = PageArgs().load(request.args)
+    page = db.paginate(
+        select(Product).order_by(Product.id),
+        page=args["page"],
+        per_page=args["per_page"],
+        error_out=False,
+        count=True,
+    )
+    return {
+        "items": products_schema.dump(page.items),
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+        "pages": page.pages,
+    }
+
+
+@bp.post("")
+def create_product() -> tuple[dict, int, dict[str, str]]:
+    product = Product(**product_schema.load(json_object()))
+    db.session.add(product)
+    _commit_product(product)
+    location = url_for("products.get_product", product_id=product.id)
+    return product_schema.dump(product), 201, {"Location": location}
+
+
+@bp.get("/<int:product_id>")
+def get_product(product_id: int) -> dict:
+    return product_schema.dump(db.get_or_404(Product, product_id))
+
+
+@bp.route("/<int:product_id>", methods=["PUT", "PATCH"])
+def update_product(product_id: int) -> dict:
+    product = db.get_or_404(Product, product_id)
+    changes = product_schema.load(json_object(), partial=request.method == "PATCH")
+    for name, value in changes.items():
+        setattr(product, name, value)
+    _commit_product(product)
+    return product_schema.dump(product)
+
+
+@bp.delete("/<int:product_id>")
+def delete_product(product_id: int) -> Response:
+    db.session.delete(db.get_or_404(Product, product_id))
+    db.session.commit()
+    return Response(status=204)

@@ -1,0 +1,66 @@
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from tasks.models import Job, Product
+from web.extensions import ma
+
+
+class ProductSchema(ma.SQLAlchemyAutoSchema):
+    class Meta:
+        model = Product
+        load_instance = False
+        dump_only = ("id", "created_at", "updated_at")
+
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=10_000))
+    price = fields.Decimal(
+        required=True,
+        places=2,
+        as_string=True,
+        validate=validate.Range(min=Decimal("0"), max=Decimal("9999999999.99")),
+    )
+    stock = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+
+
+product_schema = ProductSchema()
+products_schema = ProductSchema(many=True)
+
+
+class PageArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class SlowAddArgs(Schema):
+    a = fields.Integer(required=True, strict=True)
+    b = fields.Integer(required=True, strict=True)
+
+
+class JobSchema(ma.Schema):
+    id = fields.UUID()
+    kind = fields.String()
+    arguments = fields.Dict()
+    state = fields.String()
+    attempts = fields.Integer()
+    progress = fields.Method("_progress")
+    result = fields.Raw()
+    error = fields.String()
+    created_at = fields.DateTime()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime()
+
+    def _progress(self, job: Job) -> dict[str, Any] | None:
+        if job.progress_total is None:
+            return None
+        done, total = job.progress_done or 0, job.progress_total
+        percent = 100.0 if total == 0 else round(100.0 * done / total, 1)
+        return {"done": done, "total": total, "percent": percent}
+
+
+job_schema = JobSchema()
