@@ -1,0 +1,1 @@
+"""Development tooling: the stack as local processes (`make run`) and the servers the tests use."""

@@ -24,11 +24,16 @@ def start_job(task: Task, **kwargs: Any) -> Job:
     db.session.add(job)
     db.session.commit()
     try:
-        task.apply_async(kwargs=kwargs, task_id=str(job.id))
-    except PUBLISH_ERRORS as exc:
+        # The result is kept on the job row; skipping Celery's result store also spares the
+        # publish its subscription to Redis, which fails badly while Redis is down.
+        task.apply_async(kwargs=kwargs, task_id=str(job.id), ignore_result=True)
+    except BaseException as exc:
+        # Not published, so no worker will ever pick it up: leave no job behind.
         db.session.delete(job)
         db.session.commit()
-        raise BrokerUnavailable("the job queue is unavailable; nothing was started") from exc
+        if isinstance(exc, PUBLISH_ERRORS):
+            raise BrokerUnavailable("the job queue is unavailable; nothing was started") from exc
+        raise
     return job
 
 

@@ -1,0 +1,58 @@
+# Two commands on a fresh machine: `make run` and `make test`. `make` alone lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint format lock migrate shell worker clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(BIN)/uv uv.lock pyproject.toml services/tasks/pyproject.toml services/web/pyproject.toml
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --all-packages --python $(BIN)/python
+	@touch $@
+
+.env:
+	cp .env.example .env
+	@echo "created .env from .env.example (development settings)"
+
+install: $(VENV)/.installed .env ## Create .venv with the locked dependencies, and .env if missing
+
+run: install ## Run the whole stack natively: Postgres, Redis, migrations, web, worker, Flower
+	$(BIN)/python -m devstack
+
+test: install ## Run the test suite against real Postgres, Redis and Celery workers
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: $(BIN)/uv ## Re-resolve uv.lock after changing dependencies
+	$(BIN)/uv lock
+
+migrate: install ## Apply migrations to DATABASE_URL (the release step)
+	PATH=$(CURDIR)/$(BIN):$$PATH services/web/release
+
+shell: install ## flask shell with the app loaded
+	$(BIN)/flask shell
+
+worker: install ## A Celery worker in the foreground (as the tutorial starts it)
+	$(BIN)/celery -A tasks.celery worker --loglevel=INFO
+
+clean: ## Remove .venv and caches (keeps .devdata, the local database)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

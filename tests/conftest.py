@@ -1,0 +1,82 @@
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from devstack.servers import wait_until
+from tasks.config import Settings
+from tasks.extensions import db
+from tests import processes
+from tests.servers import TestServers, test_servers
+from web import create_app
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServers]:
+    with test_servers(tmp_path_factory.mktemp("servers")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def settings(servers: TestServers) -> Settings:
+    return Settings.from_env(
+        {"APP_ENV": "test", "DATABASE_URL": servers.database_url, "REDIS_URL": servers.redis_url}
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings) -> Settings:
+    """The schema, built by the migrations themselves (as `flask db upgrade` does)."""
+    with create_app(settings).app_context():
+        upgrade()
+    return settings
+
+
+@pytest.fixture
+def app(migrated: Settings) -> Iterator[Flask]:
+    app = create_app(migrated)
+    yield app
+    with app.app_context():
+        db.session.execute(text("TRUNCATE products, jobs RESTART IDENTITY"))
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    servers: TestServers, migrated: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A real Celery worker process, started by the worker service's own start script."""
+    scratch = tmp_path_factory.mktemp("worker")
+    log = scratch / "worker.log"
+    process = processes.start(
+        [str(processes.SERVICES / "worker" / "start")],
+        processes.service_environment(servers.database_url, servers.redis_url),
+        cwd=scratch,
+        log=log,
+    )
+    try:
+        wait_until(
+            lambda: process.poll() is None and "ready." in log.read_text(),
+            60,
+            f"the worker to start (log: {log})",
+            interval=0.2,
+        )
+        yield log
+    finally:
+        processes.stop(process)
+
