@@ -32,7 +32,9 @@ run: install ## Run the whole stack natively: Postgres, Redis, migrations, web, 
 	$(BIN)/python -m devstack
 
 test: install ## Run the test suite against real Postgres, Redis and Celery workers
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here" >&2; fi; \
+	exit $$status
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .

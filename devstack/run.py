@@ -20,7 +20,14 @@ from urllib.parse import urlsplit
 import requests
 from dotenv import dotenv_values
 
-from devstack.servers import Server, ServerError, ensure_port_free, start_postgres, start_redis, wait_until
+from devstack.servers import (
+    Server,
+    ServerError,
+    ensure_port_free,
+    start_postgres,
+    start_redis,
+    wait_until,
+)
 from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,28 +147,39 @@ def run() -> int:
 
         web_url = f"http://{env['WEB_HOST']}:{env['PORT']}"
         flower_url = f"http://{env['FLOWER_ADDRESS']}:{env['FLOWER_PORT']}"
-        wait_until(
-            lambda: _answers(f"{web_url}/readyz") or stop.is_set() or not processes[0].alive(),
-            60,
-            "the web server to be ready",
-        )
-        print(
-            "\nThe stack is up:\n"
-            f"  API      {web_url}  (try: curl {web_url}/products)\n"
-            f"  Flower   {flower_url}  (user:password {env['FLOWER_BASIC_AUTH']})\n"
-            f"  Postgres {env['DATABASE_URL']}\n"
-            f"  Redis    {env['REDIS_URL']}\n"
-            f"{'  (servers started here: ' + ', '.join(s.name for s in running) + ')' if running else ''}\n"
-            "Press Ctrl-C to stop everything.\n",
-            flush=True,
-        )
+        for name, url in (("web", f"{web_url}/readyz"), ("flower", f"{flower_url}/healthcheck")):
+            process = next(p for p in processes if p.name == name)
+            wait_until(
+                lambda: _answers(url) or stop.is_set() or not process.alive(),  # noqa: B023
+                60,
+                f"{name} to answer at {url}",
+            )
+        print(banner(env, web_url, flower_url, running), flush=True)
         while not stop.wait(0.5):
             exited = [p for p in processes if not p.alive()]
             if exited:
-                print(f"{exited[0].name} exited with {exited[0].popen.returncode}; stopping", flush=True)
+                print(
+                    f"{exited[0].name} exited with {exited[0].popen.returncode}; stopping",
+                    flush=True,
+                )
                 return 1
         print("stopping…", flush=True)
     return 0
+
+
+def banner(env: dict[str, str], web_url: str, flower_url: str, started: list[Server]) -> str:
+    lines = [
+        "",
+        "The stack is up:",
+        f"  API      {web_url}  (try: curl {web_url}/products)",
+        f"  Flower   {flower_url}  (user:password {env['FLOWER_BASIC_AUTH']})",
+        f"  Postgres {env['DATABASE_URL']}",
+        f"  Redis    {env['REDIS_URL']}",
+    ]
+    if started:
+        lines.append(f"  (started here: {', '.join(server.name for server in started)})")
+    lines.append("Press Ctrl-C to stop everything.\n")
+    return "\n".join(lines)
 
 
 def _answers(url: str) -> bool:

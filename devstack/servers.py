@@ -201,10 +201,14 @@ def start_redis(data_dir: Path, port: int, durable: bool = True) -> Server:
     process = subprocess.Popen(
         [
             str(redis_server_binary()),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(redis_dir),
-            "--daemonize", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(redis_dir),
+            "--daemonize",
+            "no",
             *persistence,
         ],
         stdout=log,

@@ -79,4 +79,3 @@ def worker(
         yield log
     finally:
         processes.stop(process)
-

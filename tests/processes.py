@@ -22,8 +22,8 @@ def service_environment(database_url: str, redis_url: str, **extra: str) -> dict
         REDIS_URL=redis_url,
         PYTHONUNBUFFERED="1",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

@@ -68,7 +68,9 @@ class Settings:
             app_env=app_env,
             secret_key=secret_key,
             database_url=normalize_database_url(setting("DATABASE_URL", DEV_DATABASE_URL)),
-            broker_url=normalize_redis_url(environ.get("CELERY_BROKER_URL") or redis_url, cert_reqs),
+            broker_url=normalize_redis_url(
+                environ.get("CELERY_BROKER_URL") or redis_url, cert_reqs
+            ),
             result_backend=normalize_redis_url(
                 environ.get("CELERY_RESULT_BACKEND") or redis_url, cert_reqs
             ),

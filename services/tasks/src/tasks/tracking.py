@@ -39,9 +39,7 @@ def job_progress(task_id: str, done: int, total: int) -> None:
 
 
 def job_succeeded(task_id: str, result: Any) -> None:
-    _update(
-        task_id, state=JobState.SUCCEEDED, result=result, error=None, finished_at=func.now()
-    )
+    _update(task_id, state=JobState.SUCCEEDED, result=result, error=None, finished_at=func.now())
 
 
 def job_failed(task_id: str, error: BaseException) -> None:

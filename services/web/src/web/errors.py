@@ -23,7 +23,9 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
 
 
 def _validation_error(error: ValidationError) -> tuple[Response, int]:
-    return error_response(400, "validation_error", "the request is not valid", fields=error.messages)
+    return error_response(
+        400, "validation_error", "the request is not valid", fields=error.messages
+    )
 
 
 def _broker_unavailable(error: BrokerUnavailable) -> tuple[Response, int]:

@@ -1,0 +1,29 @@
+"""The tutorial the stack grew from, word for word, from the repository root."""
+
+import subprocess
+
+import pytest
+
+from tests import processes
+
+pytestmark = pytest.mark.system
+
+
+def test_worker_banner_lists_very_slow_add(worker):
+    banner = worker.read_text()
+    assert "[tasks]" in banner
+    assert "  . tasks.very_slow_add" in banner.split("[tasks]", 1)[1]
+
+
+def test_flask_shell_delay_and_wait_gives_12(servers, worker):
+    result = subprocess.run(
+        ["flask", "shell"],
+        input="from tasks import very_slow_add; job = very_slow_add.delay(5, 7); job.wait()\n",
+        env=processes.service_environment(servers.database_url, servers.redis_url),
+        cwd=processes.ROOT,  # where .flaskenv names the app
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert ">>> 12\n" in result.stdout
