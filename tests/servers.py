@@ -40,8 +40,8 @@ def test_servers(scratch: Path) -> Iterator[TestServers]:
         return
     with ExitStack() as stack:
         if docker_engine_available():
-            from testcontainers.postgres import PostgresContainer
-            from testcontainers.redis import RedisContainer
+            from testcontainers.community.postgres import PostgresContainer
+            from testcontainers.community.redis import RedisContainer
 
             postgres = stack.enter_context(PostgresContainer("postgres:18-alpine", driver=None))
             redis = stack.enter_context(RedisContainer("redis:7-alpine"))
