@@ -48,12 +48,17 @@ def test_a_task_that_raises_leaves_a_failed_job_with_its_error(app, client, work
     assert done["result"] is None
 
 
-def test_progress_reported_by_a_task_shows_on_the_job(app, client):
+def a_job_row(app) -> uuid.UUID:
     with app.app_context():
         job = Job(kind="test", arguments={})
         db.session.add(job)
         db.session.commit()
-        job_id = job.id
+        return job.id
+
+
+def test_progress_reported_by_a_task_shows_on_the_job(app, client):
+    job_id = a_job_row(app)
+    with app.app_context():
         job_progress(str(job_id), 250, 1000)
     assert client.get(f"/jobs/{job_id}").get_json()["progress"] == {
         "done": 250,
@@ -63,12 +68,7 @@ def test_progress_reported_by_a_task_shows_on_the_job(app, client):
 
 
 def test_a_job_without_progress_reports_none(app, client):
-    with app.app_context():
-        job = Job(kind="test", arguments={})
-        db.session.add(job)
-        db.session.commit()
-        job_id = job.id
-    progress = client.get(f"/jobs/{job_id}").get_json()["progress"]
+    progress = client.get(f"/jobs/{a_job_row(app)}").get_json()["progress"]
     assert progress is None
 
 
