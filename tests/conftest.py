@@ -41,7 +41,8 @@ def app(migrated: Settings) -> Iterator[Flask]:
     app = create_app(migrated)
     yield app
     with app.app_context():
-        db.session.execute(text("TRUNCATE products, jobs RESTART IDENTITY"))
+        tables = ", ".join(table.name for table in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
         db.engine.dispose()
 

@@ -41,7 +41,7 @@ def test_slow_add_answers_202_at_once_and_the_worker_finishes_it(client, worker)
 
 def test_a_task_that_raises_leaves_a_failed_job_with_its_error(app, client, worker):
     with app.app_context():
-        job_id = start_job(very_slow_add, a="five", b=7).id
+        job_id = start_job(very_slow_add, {"a": "five", "b": 7})[0].id
     done = wait_for_job(client, f"/jobs/{job_id}", {"succeeded", "failed"})
     assert done["state"] == "failed"
     assert done["error"].startswith("TypeError")
@@ -90,7 +90,7 @@ def test_invalid_arguments_are_a_400_and_start_nothing(app, client, payload):
 
 def test_arguments_celery_would_refuse_leave_no_job_behind(app):
     with app.app_context(), pytest.raises(TypeError):
-        start_job(very_slow_add, a=1)
+        start_job(very_slow_add, {"a": 1})
     assert job_count(app) == 0
 
 

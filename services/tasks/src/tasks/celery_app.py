@@ -3,6 +3,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Ignore, MaxRetriesExceededError
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -13,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def celery_init_app(app: Flask) -> Celery:
-    """Create the Celery app for a Flask app: every task runs inside its app context."""
+    """Create the Celery app for a Flask app: every task runs inside its app context,
+    and a task whose id is a job's keeps that job's state in Postgres."""
 
     class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -30,15 +32,30 @@ def celery_init_app(app: Flask) -> Celery:
                     log.exception("could not record job state for task %s", self.request.id)
 
         def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
-            self._track(tracking.job_started, task_id)
+            with app.app_context():
+                runnable = tracking.claim(
+                    task_id, self.request.retries, app.config["JOB_MAX_REDELIVERIES"]
+                )
+            if not runnable:
+                log.warning("task %s[%s] skipped: its job is over", self.name, task_id)
+                raise Ignore()
 
         def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
             self._track(tracking.job_succeeded, task_id, retval)
 
+        def on_retry(
+            self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        ) -> None:
+            self._track(tracking.job_retrying, task_id, exc)
+
         def on_failure(
             self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
         ) -> None:
-            self._track(tracking.job_failed, task_id, exc)
+            # An error the task retries on, reaching here, means its retries ran out.
+            retries_ran_out = isinstance(
+                exc, (MaxRetriesExceededError, *(getattr(self, "autoretry_for", None) or ()))
+            )
+            self._track(tracking.job_failed, task_id, exc, retries_ran_out)
 
     celery_app = Celery(app.import_name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])

@@ -39,6 +39,7 @@ class Settings:
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
     publish_timeout: float = 1.0
+    job_max_redeliveries: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -64,6 +65,7 @@ class Settings:
         cert_reqs = environ.get("REDIS_SSL_CERT_REQS", "required")
         redis_url = setting("REDIS_URL", DEV_REDIS_URL)
         hard_limit = int(environ.get("CELERY_TASK_TIME_LIMIT", "360"))
+        soft_limit = hard_limit - max(hard_limit // 6, 1)
         return cls(
             app_env=app_env,
             secret_key=secret_key,
@@ -75,10 +77,9 @@ class Settings:
                 environ.get("CELERY_RESULT_BACKEND") or redis_url, cert_reqs
             ),
             max_content_length=int(environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024))),
-            task_soft_time_limit=int(
-                environ.get("CELERY_TASK_SOFT_TIME_LIMIT", str(max(hard_limit - 60, 1)))
-            ),
+            task_soft_time_limit=int(environ.get("CELERY_TASK_SOFT_TIME_LIMIT", str(soft_limit))),
             task_time_limit=hard_limit,
+            job_max_redeliveries=int(environ.get("JOB_MAX_REDELIVERIES", "3")),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -93,6 +94,7 @@ class Settings:
                 # libpq rounds connect timeouts below 2 s up to 2 s.
                 "connect_args": {"connect_timeout": 2},
             },
+            "JOB_MAX_REDELIVERIES": self.job_max_redeliveries,
             "CELERY": self.celery_config(),
         }
 

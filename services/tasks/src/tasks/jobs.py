@@ -1,14 +1,21 @@
-"""Starting background work: record the job, commit, then publish."""
+"""Starting and steering background work. A job row is committed before its task is
+published, so a worker never looks for a row that is not there yet."""
 
+import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from celery import Task
+from celery import Task, current_app
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from tasks.extensions import db
-from tasks.models import Job
+from tasks.models import ACTIVE_STATES, RETRYABLE_STATES, Job, JobState
+
+log = logging.getLogger(__name__)
 
 # What a publish raises when Redis is down or unreachable.
 PUBLISH_ERRORS = (OperationalError, RedisError, OSError)
@@ -18,23 +25,63 @@ class BrokerUnavailable(RuntimeError):
     """The broker did not take the job; nothing was started."""
 
 
-def start_job(task: Task, **kwargs: Any) -> Job:
-    """Publish only after the job row is committed, so a worker never looks for a missing row."""
-    job = Job(kind=task.name, arguments=kwargs)
+class JobConflict(RuntimeError):
+    """The job is not in a state that allows what was asked."""
+
+
+def start_job(
+    task: Task,
+    arguments: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    with_job: Callable[[Job], None] | None = None,
+) -> tuple[Job, bool]:
+    """Record a job (and what `with_job` adds, in the same transaction), then publish it.
+
+    Returns the job and whether it is new: a known `idempotency_key` returns its job.
+    """
+    if idempotency_key is not None:
+        existing = _by_idempotency_key(task, arguments, idempotency_key)
+        if existing is not None:
+            return existing, False
+    job = Job(id=uuid.uuid4(), kind=task.name, arguments=arguments, idempotency_key=idempotency_key)
     db.session.add(job)
-    db.session.commit()
+    db.session.flush()
+    if with_job is not None:
+        with_job(job)
     try:
-        # The result is kept on the job row; skipping Celery's result store also spares the
-        # publish its subscription to Redis, which fails badly while Redis is down.
-        task.apply_async(kwargs=kwargs, task_id=str(job.id), ignore_result=True)
-    except BaseException as exc:
-        # Not published, so no worker will ever pick it up: leave no job behind.
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = idempotency_key and _by_idempotency_key(task, arguments, idempotency_key)
+        if not existing:
+            raise
+        return existing, False
+    try:
+        _publish(job)
+    except BaseException:
+        # Not published, so no worker will ever pick it up: leave nothing behind.
         db.session.delete(job)
         db.session.commit()
-        if isinstance(exc, PUBLISH_ERRORS):
-            raise BrokerUnavailable("the job queue is unavailable; nothing was started") from exc
         raise
+    return job, True
+
+
+def _by_idempotency_key(task: Task, arguments: dict[str, Any], key: str) -> Job | None:
+    job = db.session.scalar(select(Job).where(Job.idempotency_key == key))
+    if job is not None and (job.kind, job.arguments) != (task.name, arguments):
+        raise JobConflict(f"Idempotency-Key {key!r} was used for a different request")
     return job
+
+
+def _publish(job: Job) -> None:
+    task = current_app.tasks[job.kind]
+    try:
+        # The result lives on the job row. Skipping Celery's result store also spares the
+        # publish its subscription to Redis, which fails badly while Redis is down.
+        task.apply_async(kwargs=job.arguments, task_id=str(job.id), ignore_result=True)
+    except PUBLISH_ERRORS as exc:
+        raise BrokerUnavailable("the job queue is unavailable; nothing was started") from exc
 
 
 def find_job(job_id: str) -> Job | None:
@@ -43,3 +90,39 @@ def find_job(job_id: str) -> Job | None:
     except ValueError:
         return None
     return db.session.get(Job, key)
+
+
+def retry_job(job: Job, reset: Callable[[Job], None] | None = None) -> Job:
+    """Queue a failed, dead or cancelled job again; resumable work carries on where it stopped."""
+    if job.state not in RETRYABLE_STATES:
+        raise JobConflict(f"a {job.state} job cannot be retried")
+    previous = (job.state, job.attempts, job.error, job.finished_at)
+    job.state, job.attempts, job.error, job.finished_at = JobState.QUEUED, 0, None, None
+    if reset is not None:
+        reset(job)
+    db.session.commit()
+    try:
+        _publish(job)
+    except BrokerUnavailable:
+        job.state, job.attempts, job.error, job.finished_at = previous
+        db.session.commit()
+        raise
+    return job
+
+
+def cancel_job(job: Job) -> Job:
+    """Cancel a queued or running job. A running task stops at its next checkpoint."""
+    if job.state not in ACTIVE_STATES:
+        raise JobConflict(f"a {job.state} job cannot be cancelled")
+    job.state = JobState.CANCELLED
+    job.finished_at = func.now()
+    db.session.commit()
+    try:
+        current_app.control.revoke(str(job.id))
+    except PUBLISH_ERRORS:
+        # Postgres is the authority: a worker that gets the task skips a cancelled job.
+        log.warning(
+            "could not broadcast the revocation of %s; it is cancelled all the same", job.id
+        )
+    db.session.refresh(job)
+    return job

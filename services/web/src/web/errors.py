@@ -6,7 +6,7 @@ from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from tasks.jobs import BrokerUnavailable
+from tasks.jobs import BrokerUnavailable, JobConflict
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
@@ -34,6 +34,10 @@ def _broker_unavailable(error: BrokerUnavailable) -> tuple[Response, int]:
     return response, status
 
 
+def _job_conflict(error: JobConflict) -> tuple[Response, int]:
+    return error_response(409, "conflict", str(error))
+
+
 def _unexpected(error: Exception) -> tuple[Response, int]:
     return _http_error(InternalServerError())
 
@@ -42,4 +46,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(BrokerUnavailable, _broker_unavailable)
+    app.register_error_handler(JobConflict, _job_conflict)
     app.register_error_handler(Exception, _unexpected)

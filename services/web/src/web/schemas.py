@@ -3,7 +3,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from tasks.models import Job, Product
+from tasks.models import Job, JobState, Product
 from web.extensions import ma
 
 
@@ -37,6 +37,10 @@ class PageArgs(Schema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
+class JobListArgs(PageArgs):
+    state = fields.String(validate=validate.OneOf([state.value for state in JobState]))
+
+
 class SlowAddArgs(Schema):
     a = fields.Integer(required=True, strict=True)
     b = fields.Integer(required=True, strict=True)
@@ -64,3 +68,4 @@ class JobSchema(ma.Schema):
 
 
 job_schema = JobSchema()
+jobs_schema = JobSchema(many=True)

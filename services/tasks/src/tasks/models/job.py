@@ -3,7 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, String, Text, Uuid, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,9 +15,12 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
-FINISHED_STATES = (JobState.SUCCEEDED, JobState.FAILED)
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+RETRYABLE_STATES = (JobState.FAILED, JobState.DEAD, JobState.CANCELLED)
 
 
 class Job(db.Model):
@@ -26,19 +29,26 @@ class Job(db.Model):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint(
-            "state IN ('queued', 'running', 'succeeded', 'failed')", name="state_known"
+            "state IN ('queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled')",
+            name="state_known",
         ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(64))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED, index=True)
+    # Deliveries of the task that started running: Redis keeps no delivery count.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     progress_done: Mapped[int | None]
     progress_total: Mapped[int | None]
+    # Where resumable work got to, committed with the work itself.
+    checkpoint: Mapped[int | None] = mapped_column(BigInteger)
     result: Mapped[Any | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
