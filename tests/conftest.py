@@ -7,7 +7,6 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from devstack.servers import wait_until
 from tasks.config import Settings
 from tasks.extensions import db
 from tests import processes
@@ -57,26 +56,22 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
+WORKER_SETTINGS = {"BULK_CHUNK_SIZE": "500"}
+
+
 @pytest.fixture(scope="session")
 def worker(
     servers: TestServers, migrated: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
-    """A real Celery worker process, started by the worker service's own start script."""
-    scratch = tmp_path_factory.mktemp("worker")
-    log = scratch / "worker.log"
-    process = processes.start(
-        [str(processes.SERVICES / "worker" / "start")],
-        processes.service_environment(servers.database_url, servers.redis_url),
-        cwd=scratch,
-        log=log,
+    """The session's Celery worker, consuming from the test Redis; yields its log."""
+    process, log = processes.start_worker(
+        servers.database_url,
+        servers.redis_url,
+        tmp_path_factory.mktemp("worker"),
+        "worker",
+        **WORKER_SETTINGS,
     )
     try:
-        wait_until(
-            lambda: process.poll() is None and "ready." in log.read_text(),
-            60,
-            f"the worker to start (log: {log})",
-            interval=0.2,
-        )
         yield log
     finally:
         processes.stop(process)

@@ -49,3 +49,31 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def start_worker(
+    database_url: str, redis_url: str, scratch: Path, name: str, **settings: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A real Celery worker process, started by the worker service's own start script."""
+    from devstack.servers import wait_until
+
+    log = scratch / f"{name}.log"
+    process = start(
+        [str(SERVICES / "worker" / "start")],
+        service_environment(database_url, redis_url, **settings),
+        cwd=scratch,
+        log=log,
+    )
+    wait_until(
+        lambda: process.poll() is None and "ready." in log.read_text(),
+        60,
+        f"worker {name} to start (log: {log})",
+        interval=0.2,
+    )
+    return process, log
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and all its pool processes at once: nothing gets to clean up."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

@@ -2,5 +2,6 @@
 
 from tasks.demo import very_slow_add
 from tasks.factory import create_app
+from tasks.pricing import apply_price_change_task
 
-__all__ = ["create_app", "very_slow_add"]
+__all__ = ["apply_price_change_task", "create_app", "very_slow_add"]

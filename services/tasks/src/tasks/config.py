@@ -40,6 +40,7 @@ class Settings:
     task_time_limit: int = 360
     publish_timeout: float = 1.0
     job_max_redeliveries: int = 3
+    bulk_chunk_size: int = 10_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -80,6 +81,7 @@ class Settings:
             task_soft_time_limit=int(environ.get("CELERY_TASK_SOFT_TIME_LIMIT", str(soft_limit))),
             task_time_limit=hard_limit,
             job_max_redeliveries=int(environ.get("JOB_MAX_REDELIVERIES", "3")),
+            bulk_chunk_size=int(environ.get("BULK_CHUNK_SIZE", "10000")),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -95,6 +97,7 @@ class Settings:
                 "connect_args": {"connect_timeout": 2},
             },
             "JOB_MAX_REDELIVERIES": self.job_max_redeliveries,
+            "BULK_CHUNK_SIZE": self.bulk_chunk_size,
             "CELERY": self.celery_config(),
         }
 
@@ -124,6 +127,9 @@ class Settings:
             # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
             "broker_transport_options": {
                 "visibility_timeout": self.task_time_limit * 2,
+                # Sweep for messages of dead workers every 10 s (kombu's default: ~100 s).
+                "unacked_restore_interval": 10,
+                "unacked_restore_throttle": 1,
                 "socket_connect_timeout": self.publish_timeout,
             },
             "result_backend_transport_options": {

@@ -3,6 +3,7 @@ from pathlib import Path
 from flask import Flask
 
 from tasks.celery_app import celery_init_app
+from tasks.cli import jobs_cli, products_cli
 from tasks.config import Settings
 from tasks.extensions import db, migrate
 
@@ -16,4 +17,6 @@ def create_app(settings: Settings | None = None, import_name: str = "tasks") -> 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     celery_init_app(app)
+    app.cli.add_command(products_cli)
+    app.cli.add_command(jobs_cli)
     return app

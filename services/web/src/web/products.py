@@ -6,8 +6,10 @@ from werkzeug.exceptions import Conflict
 
 from tasks.extensions import db
 from tasks.models import Product
+from tasks.pricing import apply_price_change_task
+from web.jobs import accept_job
 from web.payload import json_object
-from web.schemas import PageArgs, product_schema, products_schema
+from web.schemas import PageArgs, PriceChangeArgs, product_schema, products_schema
 
 bp = Blueprint("products", __name__, url_prefix="/products")
 
@@ -70,3 +72,9 @@ def delete_product(product_id: int) -> Response:
     db.session.delete(db.get_or_404(Product, product_id))
     db.session.commit()
     return Response(status=204)
+
+
+@bp.post("/price-changes")
+def start_price_change() -> tuple[dict, int, dict[str, str]]:
+    """Change the price of every product matching the filter, in the background."""
+    return accept_job(apply_price_change_task, PriceChangeArgs().load(json_object()))

@@ -1,7 +1,15 @@
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from tasks.models import Job, JobState, Product
 from web.extensions import ma
@@ -44,6 +52,35 @@ class JobListArgs(PageArgs):
 class SlowAddArgs(Schema):
     a = fields.Integer(required=True, strict=True)
     b = fields.Integer(required=True, strict=True)
+
+
+def _money(**kwargs: Any) -> fields.Decimal:
+    return fields.Decimal(places=2, as_string=True, **kwargs)
+
+
+class PriceChangeArgs(Schema):
+    """Exactly one of percent or amount; the filter fields narrow the products changed."""
+
+    percent = fields.Decimal(
+        places=2, as_string=True, validate=validate.Range(min=Decimal("-99.99"), max=1000)
+    )
+    amount = _money(validate=validate.Range(min=Decimal("-100000"), max=Decimal("100000")))
+    sku_prefix = fields.String(validate=validate.Length(min=1, max=64))
+    min_price = _money(validate=validate.Range(min=0))
+    max_price = _money(validate=validate.Range(min=0))
+
+    @validates_schema
+    def _one_change(self, data: dict[str, Any], **_: Any) -> None:
+        if ("percent" in data) == ("amount" in data):
+            raise ValidationError("give exactly one of percent and amount", "_schema")
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and Decimal(low) > Decimal(high):
+            raise ValidationError("must not exceed max_price", "min_price")
+
+    @post_load
+    def _as_json(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # Job arguments are JSON (in Postgres and in the task message): decimals as strings.
+        return {name: str(value) for name, value in data.items()}
 
 
 class JobSchema(ma.Schema):

@@ -43,8 +43,9 @@ class Job(db.Model):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     progress_done: Mapped[int | None]
     progress_total: Mapped[int | None]
-    # Where resumable work got to, committed with the work itself.
+    # Resumable work: where it got to (committed with the work itself) and where it ends.
     checkpoint: Mapped[int | None] = mapped_column(BigInteger)
+    checkpoint_end: Mapped[int | None] = mapped_column(BigInteger)
     result: Mapped[Any | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(

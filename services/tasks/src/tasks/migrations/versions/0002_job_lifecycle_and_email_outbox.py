@@ -46,6 +46,7 @@ def upgrade():
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('idempotency_key', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('checkpoint', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('checkpoint_end', sa.BigInteger(), nullable=True))
         batch_op.create_index(batch_op.f('ix_jobs_created_at'), ['created_at'], unique=False)
         batch_op.create_unique_constraint(batch_op.f('uq_jobs_idempotency_key'), ['idempotency_key'])
 
@@ -61,6 +62,7 @@ def downgrade():
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_jobs_idempotency_key'), type_='unique')
         batch_op.drop_index(batch_op.f('ix_jobs_created_at'))
+        batch_op.drop_column('checkpoint_end')
         batch_op.drop_column('checkpoint')
         batch_op.drop_column('idempotency_key')
 

@@ -1,0 +1,103 @@
+"""Operations from a terminal: `flask products …` and `flask jobs …`."""
+
+import time
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from tasks.extensions import db
+from tasks.jobs import JobConflict, cancel_job, find_job, retry_job
+from tasks.models import Job, JobState
+from tasks.seeding import seed_products
+
+products_cli = AppGroup("products", help="Manage products.")
+jobs_cli = AppGroup("jobs", help="Show and steer background jobs.")
+
+
+@products_cli.command("seed")
+@click.option("--count", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--sku-prefix", default=None, help="Prefix of the generated skus (random if unset).")
+def seed_command(count: int, sku_prefix: str | None) -> None:
+    """Insert COUNT realistic products with COPY."""
+    started = time.monotonic()
+    prefix = seed_products(count, sku_prefix)
+    click.echo(f"inserted {count} products (sku {prefix}…) in {time.monotonic() - started:.1f}s")
+
+
+def _line(job: Job) -> str:
+    progress = ""
+    if job.progress_total is not None:
+        progress = f" {job.progress_done or 0}/{job.progress_total}"
+    return f"{job.id}  {job.state:<9}  {job.kind}{progress}  {job.error or ''}".rstrip()
+
+
+def _job(job_id: str) -> Job:
+    job = find_job(job_id)
+    if job is None:
+        raise click.ClickException(f"no job {job_id}")
+    return job
+
+
+@jobs_cli.command("list")
+@click.option("--state", type=click.Choice([s.value for s in JobState]), default=None)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+def list_command(state: str | None, limit: int) -> None:
+    """The newest jobs, optionally in one state."""
+    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    if state:
+        query = query.where(Job.state == state)
+    for job in db.session.scalars(query):
+        click.echo(_line(job))
+
+
+@jobs_cli.command("show")
+@click.argument("job_id")
+def show_command(job_id: str) -> None:
+    """Everything about one job."""
+    job = _job(job_id)
+    for column in Job.__table__.columns:
+        click.echo(f"{column.name:>15}: {getattr(job, column.name)}")
+
+
+@jobs_cli.command("retry")
+@click.argument("job_id")
+def retry_command(job_id: str) -> None:
+    """Queue a failed, dead or cancelled job again."""
+    try:
+        click.echo(_line(retry_job(_job(job_id))))
+    except JobConflict as error:
+        raise click.ClickException(str(error)) from None
+
+
+@jobs_cli.command("cancel")
+@click.argument("job_id")
+def cancel_command(job_id: str) -> None:
+    """Cancel a queued or running job."""
+    try:
+        click.echo(_line(cancel_job(_job(job_id))))
+    except JobConflict as error:
+        raise click.ClickException(str(error)) from None
+
+
+@jobs_cli.command("watch")
+@click.argument("job_id")
+@click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(0.05))
+def watch_command(job_id: str, interval: float) -> None:
+    """Follow a job with a live progress bar until it ends."""
+    job = _job(job_id)
+    with click.progressbar(length=100, label=f"{job.kind} {job.id}", show_percent=True) as bar:
+        shown = 0
+        while True:
+            db.session.refresh(job)
+            if job.progress_total:
+                percent = int(100 * (job.progress_done or 0) / job.progress_total)
+                bar.update(percent - shown)
+                shown = percent
+            if job.state not in (JobState.QUEUED, JobState.RUNNING):
+                break
+            db.session.commit()  # end the read transaction, so the next refresh sees new rows
+            time.sleep(interval)
+    click.echo(_line(job))
+    if job.state != JobState.SUCCEEDED:
+        raise SystemExit(1)

@@ -1,0 +1,104 @@
+"""Price changes over many rows: set-based SQL in short chunks, resumable, never twice."""
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from celery import shared_task
+from flask import current_app
+from sqlalchemy import ColumnElement, and_, func, select, true, update
+
+from tasks.extensions import db
+from tasks.models import Job, JobState, Product
+
+CHUNK_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    sku_prefix: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> "PriceChange":
+        return cls(
+            **{
+                k: (v if k == "sku_prefix" or v is None else Decimal(v))
+                for k, v in arguments.items()
+            }
+        )
+
+    def matches(self) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = [true()]
+        if self.sku_prefix:
+            escaped = self.sku_prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            conditions.append(Product.sku.like(f"{escaped}%", escape="\\"))
+        if self.min_price is not None:
+            conditions.append(Product.price >= self.min_price)
+        if self.max_price is not None:
+            conditions.append(Product.price <= self.max_price)
+        return and_(*conditions)
+
+    def new_price(self) -> ColumnElement[Decimal]:
+        if self.percent is not None:
+            changed = func.round(Product.price * (1 + self.percent / 100), 2)
+        else:
+            changed = Product.price + (self.amount or 0)
+        return func.greatest(changed, 0)
+
+
+def _fix_scope(job_id: uuid.UUID, change: PriceChange) -> None:
+    """On the first delivery: the rows in scope are those that exist now, up to the largest id."""
+    job = db.session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one()
+    if job.checkpoint_end is None:
+        end = db.session.scalar(select(func.coalesce(func.max(Product.id), 0)))
+        job.checkpoint, job.checkpoint_end, job.progress_done = 0, end, 0
+        job.progress_total = db.session.scalar(
+            select(func.count()).select_from(Product).where(change.matches(), Product.id <= end)
+        )
+    db.session.commit()
+
+
+def _apply_next_chunk(job_id: uuid.UUID, change: PriceChange, chunk_size: int) -> bool:
+    """Change one id range and move the checkpoint in the same transaction. False when done.
+
+    The job row is locked for the chunk, so two deliveries of the same task take turns and
+    each range is changed once.
+    """
+    job = db.session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one()
+    if job.state == JobState.CANCELLED or job.checkpoint >= job.checkpoint_end:
+        db.session.commit()
+        return False
+    start, stop = job.checkpoint, min(job.checkpoint + chunk_size, job.checkpoint_end)
+    changed = db.session.execute(
+        update(Product)
+        .where(Product.id > start, Product.id <= stop, change.matches())
+        .values(price=change.new_price(), updated_at=func.now())
+    ).rowcount
+    job.checkpoint = stop
+    job.progress_done = (job.progress_done or 0) + changed
+    db.session.commit()
+    return True
+
+
+def apply_price_change(
+    job_id: uuid.UUID, change: PriceChange, chunk_size: int = CHUNK_SIZE
+) -> dict:
+    _fix_scope(job_id, change)
+    while _apply_next_chunk(job_id, change, chunk_size):
+        pass
+    job = db.session.get(Job, job_id)
+    return {"updated": job.progress_done, "cancelled": job.state == JobState.CANCELLED}
+
+
+@shared_task(name="tasks.apply_price_change", bind=True)
+def apply_price_change_task(self: Any, **arguments: Any) -> dict[str, Any]:
+    return apply_price_change(
+        uuid.UUID(self.request.id),
+        PriceChange.from_arguments(arguments),
+        current_app.config["BULK_CHUNK_SIZE"],
+    )

@@ -1,0 +1,39 @@
+"""Shared steps of the integration tests."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from flask import Flask
+from sqlalchemy import select
+
+from tasks.config import Settings
+from tasks.extensions import db
+from tasks.models import Product
+from tasks.seeding import seed_products
+from web import create_app
+
+
+def app_on_redis_db(settings: Settings, number: int) -> Flask:
+    """The app, publishing to another Redis database: only workers started on it consume."""
+    redis_url = settings.broker_url.rsplit("/", 1)[0] + f"/{number}"
+    return create_app(
+        Settings.from_env(
+            {"APP_ENV": "test", "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url}
+        )
+    )
+
+
+def seed(app: Flask, count: int, prefix: str) -> dict[int, Decimal]:
+    """Insert `count` products; returns their prices by id."""
+    with app.app_context():
+        seed_products(count, prefix, seed=count)
+        return prices(app)
+
+
+def prices(app: Flask) -> dict[int, Decimal]:
+    with app.app_context():
+        return dict(db.session.execute(select(Product.id, Product.price)).all())
+
+
+def raised_by_percent(price: Decimal, percent: str) -> Decimal:
+    changed = (price * (1 + Decimal(percent) / 100)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return max(changed, Decimal("0.00"))
