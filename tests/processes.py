@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
 
@@ -77,3 +79,11 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL a worker and all its pool processes at once: nothing gets to clean up."""
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def pool_processes(worker: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The prefork pool's child processes of a worker (not the worker itself)."""
+    worker_main = psutil.Process(worker.pid)
+    if "celery" not in " ".join(worker_main.cmdline()):  # the start script exec'd celery
+        raise RuntimeError(f"{worker.pid} is not a celery worker")
+    return worker_main.children()

@@ -1,7 +1,6 @@
 """Starting and steering background work. A job row is committed before its task is
 published, so a worker never looks for a row that is not there yet."""
 
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +13,6 @@ from sqlalchemy.exc import IntegrityError
 
 from tasks.extensions import db
 from tasks.models import ACTIVE_STATES, RETRYABLE_STATES, Job, JobState
-
-log = logging.getLogger(__name__)
 
 # What a publish raises when Redis is down or unreachable.
 PUBLISH_ERRORS = (OperationalError, RedisError, OSError)
@@ -111,18 +108,14 @@ def retry_job(job: Job, reset: Callable[[Job], None] | None = None) -> Job:
 
 
 def cancel_job(job: Job) -> Job:
-    """Cancel a queued or running job. A running task stops at its next checkpoint."""
+    """Cancel a queued or running job: a worker skips its task, or stops at the next checkpoint.
+
+    No Celery revoke: workers would remember the id and drop the task of a later retry.
+    """
     if job.state not in ACTIVE_STATES:
         raise JobConflict(f"a {job.state} job cannot be cancelled")
     job.state = JobState.CANCELLED
     job.finished_at = func.now()
     db.session.commit()
-    try:
-        current_app.control.revoke(str(job.id))
-    except PUBLISH_ERRORS:
-        # Postgres is the authority: a worker that gets the task skips a cancelled job.
-        log.warning(
-            "could not broadcast the revocation of %s; it is cancelled all the same", job.id
-        )
     db.session.refresh(job)
     return job
