@@ -7,10 +7,12 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from devstack.servers import free_port
 from tasks.config import Settings
 from tasks.extensions import db
 from tests import processes
 from tests.servers import TestServers, test_servers
+from tests.smtp_server import SmtpServer
 from web import create_app
 
 
@@ -56,12 +58,41 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-WORKER_SETTINGS = {"BULK_CHUNK_SIZE": "500"}
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpServer) -> SmtpServer:
+    """The session's SMTP server, behaving well and with nothing received yet."""
+    smtp_server.reset()
+    return smtp_server
+
+
+@pytest.fixture(scope="session")
+def worker_settings(smtp_server: SmtpServer) -> dict[str, str]:
+    """What the test workers run with: small chunks, quick retries, our SMTP server."""
+    return {
+        "BULK_CHUNK_SIZE": "500",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_server.port),
+        "SMTP_TIMEOUT": "1",
+        "RETRY_BACKOFF": "1",
+        "RETRY_BACKOFF_MAX": "2",
+        "RETRY_MAX_ATTEMPTS": "5",
+    }
 
 
 @pytest.fixture(scope="session")
 def worker(
-    servers: TestServers, migrated: Settings, tmp_path_factory: pytest.TempPathFactory
+    servers: TestServers,
+    migrated: Settings,
+    worker_settings: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Path]:
     """The session's Celery worker, consuming from the test Redis; yields its log."""
     process, log = processes.start_worker(
@@ -69,7 +100,7 @@ def worker(
         servers.redis_url,
         tmp_path_factory.mktemp("worker"),
         "worker",
-        **WORKER_SETTINGS,
+        **worker_settings,
     )
     try:
         yield log

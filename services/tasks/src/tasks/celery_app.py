@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from tasks import tracking
+from tasks.errors import TransientError
 from tasks.extensions import db
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,7 @@ def celery_init_app(app: Flask) -> Celery:
             self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
         ) -> None:
             # An error the task retries on, reaching here, means its retries ran out.
-            retries_ran_out = isinstance(
-                exc, (MaxRetriesExceededError, *(getattr(self, "autoretry_for", None) or ()))
-            )
+            retries_ran_out = isinstance(exc, (TransientError, MaxRetriesExceededError))
             self._track(tracking.job_failed, task_id, exc, retries_ran_out)
 
     celery_app = Celery(app.import_name, task_cls=FlaskTask)

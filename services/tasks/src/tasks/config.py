@@ -28,6 +28,36 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
 
 
+SMTP_SECURITY = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 1025
+    username: str | None = None
+    password: str | None = None
+    security: str = "none"
+    mail_from: str = "Products <alerts@localhost>"
+    timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "SmtpSettings":
+        security = environ.get("SMTP_SECURITY", "none").lower()
+        if security not in SMTP_SECURITY:
+            raise ConfigError(f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}")
+        default_port = {"none": 1025, "starttls": 587, "ssl": 465}[security]
+        return cls(
+            host=environ.get("SMTP_HOST", cls.host),
+            port=int(environ.get("SMTP_PORT", default_port)),
+            username=environ.get("SMTP_USERNAME") or None,
+            password=environ.get("SMTP_PASSWORD") or None,
+            security=security,
+            mail_from=environ.get("MAIL_FROM", cls.mail_from),
+            timeout=float(environ.get("SMTP_TIMEOUT", cls.timeout)),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     app_env: str
@@ -41,6 +71,11 @@ class Settings:
     publish_timeout: float = 1.0
     job_max_redeliveries: int = 3
     bulk_chunk_size: int = 10_000
+    # Whole seconds: Celery's backoff draws its jitter with randrange.
+    retry_backoff: int = 2
+    retry_backoff_max: int = 300
+    retry_max_attempts: int = 8
+    smtp: "SmtpSettings | None" = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -82,6 +117,10 @@ class Settings:
             task_time_limit=hard_limit,
             job_max_redeliveries=int(environ.get("JOB_MAX_REDELIVERIES", "3")),
             bulk_chunk_size=int(environ.get("BULK_CHUNK_SIZE", "10000")),
+            retry_backoff=int(environ.get("RETRY_BACKOFF", "2")),
+            retry_backoff_max=int(environ.get("RETRY_BACKOFF_MAX", "300")),
+            retry_max_attempts=int(environ.get("RETRY_MAX_ATTEMPTS", "8")),
+            smtp=SmtpSettings.from_env(environ),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -98,6 +137,10 @@ class Settings:
             },
             "JOB_MAX_REDELIVERIES": self.job_max_redeliveries,
             "BULK_CHUNK_SIZE": self.bulk_chunk_size,
+            "RETRY_BACKOFF": self.retry_backoff,
+            "RETRY_BACKOFF_MAX": self.retry_backoff_max,
+            "RETRY_MAX_ATTEMPTS": self.retry_max_attempts,
+            "SMTP": self.smtp or SmtpSettings(),
             "CELERY": self.celery_config(),
         }
 

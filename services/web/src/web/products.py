@@ -5,11 +5,18 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Conflict
 
 from tasks.extensions import db
+from tasks.mailing import outbox_alerts, send_product_alert
 from tasks.models import Product
 from tasks.pricing import apply_price_change_task
 from web.jobs import accept_job
 from web.payload import json_object
-from web.schemas import PageArgs, PriceChangeArgs, product_schema, products_schema
+from web.schemas import (
+    AlertArgs,
+    PageArgs,
+    PriceChangeArgs,
+    product_schema,
+    products_schema,
+)
 
 bp = Blueprint("products", __name__, url_prefix="/products")
 
@@ -78,3 +85,15 @@ def delete_product(product_id: int) -> Response:
 def start_price_change() -> tuple[dict, int, dict[str, str]]:
     """Change the price of every product matching the filter, in the background."""
     return accept_job(apply_price_change_task, PriceChangeArgs().load(json_object()))
+
+
+@bp.post("/<int:product_id>/alerts")
+def start_alert(product_id: int) -> tuple[dict, int, dict[str, str]]:
+    """Email recipients about a product; the messages are in the outbox before this answers."""
+    product = db.get_or_404(Product, product_id)
+    alert = AlertArgs().load(json_object())
+    return accept_job(
+        send_product_alert,
+        {"product_id": product_id, **alert},
+        with_job=lambda job: outbox_alerts(job.id, product, alert["reason"], alert["recipients"]),
+    )

@@ -83,6 +83,20 @@ class PriceChangeArgs(Schema):
         return {name: str(value) for name, value in data.items()}
 
 
+class AlertArgs(Schema):
+    reason = fields.String(required=True, validate=validate.OneOf(["price_drop", "back_in_stock"]))
+    recipients = fields.List(
+        fields.Email(validate=validate.Length(max=320)),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+    )
+
+    @post_load
+    def _unique_recipients(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["recipients"] = list(dict.fromkeys(data["recipients"]))
+        return data
+
+
 class JobSchema(ma.Schema):
     id = fields.UUID()
     kind = fields.String()

@@ -1,0 +1,156 @@
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from devstack.servers import wait_until
+from tasks.extensions import db
+from tasks.models import OutboxMessage
+from tests import processes
+from tests.integration.helpers import app_on_redis_db
+from tests.waiting import wait_for_job
+
+pytestmark = pytest.mark.integration
+
+FINAL = {"succeeded", "failed", "dead"}
+
+
+def a_product(client) -> int:
+    response = client.post("/products", json={"sku": "MAIL-1", "name": "Lamp", "price": "30.00"})
+    return response.get_json()["id"]
+
+
+def alert(client, product_id: int, recipients: list[str]) -> str:
+    response = client.post(
+        f"/products/{product_id}/alerts",
+        json={"reason": "price_drop", "recipients": recipients},
+    )
+    assert response.status_code == 202, response.get_json()
+    return response.headers["Location"]
+
+
+def people(n: int) -> list[str]:
+    return [f"person{i}@example.com" for i in range(n)]
+
+
+def assert_each_sent_once(smtp, location: str, recipients: list[str]) -> None:
+    received = smtp.received_for(location.rsplit("/", 1)[1])
+    assert Counter(r.message_id for r in received).most_common(1)[0][1] == 1, "a duplicate"
+    assert sorted(to for r in received for to in r.recipients) == sorted(recipients)
+
+
+def outbox_states(app) -> Counter:
+    with app.app_context():
+        return Counter(db.session.scalars(select(OutboxMessage.state)))
+
+
+def test_every_recipient_gets_one_message_over_one_connection(app, client, smtp, worker):
+    location = alert(client, a_product(client), people(5))
+    assert outbox_states(app) == {"pending": 5}  # recorded before anything was sent
+    done = wait_for_job(client, location, FINAL)
+    assert done["state"] == "succeeded", done
+    assert done["result"] == {"pending": 0, "sent": 5, "failed": 0}
+    assert_each_sent_once(smtp, location, people(5))
+    assert smtp.sessions == 1
+    assert smtp.received[0].subject == "Price drop: Lamp is now 30.00"
+
+
+def test_every_message_is_sent_once_when_the_server_is_down_for_a_while(client, smtp, worker):
+    smtp.stop()
+    location = alert(client, a_product(client), people(4))
+    wait_until(
+        lambda: "cannot reach" in (client.get(location).get_json()["error"] or ""),
+        30,
+        "a failed attempt while the server is down",
+    )
+    smtp.start()
+    done = wait_for_job(client, location, FINAL)
+    assert done["state"] == "succeeded", done
+    assert done["attempts"] >= 2
+    assert_each_sent_once(smtp, location, people(4))
+
+
+def test_busy_replies_and_a_stalled_server_are_retried(client, smtp, worker):
+    smtp.busy_replies = 2
+    smtp.stall_seconds = 1.5  # longer than the worker's SMTP_TIMEOUT
+    location = alert(client, a_product(client), people(3))
+    wait_until(
+        lambda: client.get(location).get_json()["attempts"] >= 2, 30, "a retry after timing out"
+    )
+    smtp.stall_seconds = 0
+    done = wait_for_job(client, location, FINAL)
+    assert done["state"] == "succeeded", done
+    assert smtp.busy_replies == 0
+    assert_each_sent_once(smtp, location, people(3))
+
+
+def test_a_permanent_refusal_fails_that_message_at_once_and_no_other(app, client, smtp, worker):
+    smtp.unknown_recipients = {"person1@example.com"}
+    location = alert(client, a_product(client), people(3))
+    done = wait_for_job(client, location, FINAL)
+    assert done["state"] == "failed"
+    assert done["attempts"] == 1
+    assert "1 of 3 messages were refused for good" in done["error"]
+    assert outbox_states(app) == {"sent": 2, "failed": 1}
+    assert_each_sent_once(smtp, location, ["person0@example.com", "person2@example.com"])
+
+
+def test_when_retries_run_out_the_job_is_dead_and_can_be_retried(client, smtp, worker):
+    smtp.stop()
+    location = alert(client, a_product(client), people(2))
+    dead = wait_for_job(client, location, FINAL, timeout=60)
+    assert dead["state"] == "dead"
+    assert dead["attempts"] == 6  # the first try and RETRY_MAX_ATTEMPTS=5 retries
+    assert "cannot reach" in dead["error"]
+    assert client.get("/jobs?state=dead").get_json()["total"] == 1
+
+    smtp.start()
+    assert client.post(f"{location}/retry").status_code == 202
+    assert wait_for_job(client, location, FINAL)["state"] == "succeeded"
+    assert_each_sent_once(smtp, location, people(2))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"reason": "price_drop", "recipients": ["not-an-address"]},
+        {"reason": "price_drop", "recipients": []},
+        {"reason": "spam", "recipients": ["a@example.com"]},
+        {"recipients": ["a@example.com"]},
+    ],
+)
+def test_invalid_alerts_are_a_400_and_record_nothing(app, client, payload):
+    product_id = a_product(client)
+    response = client.post(f"/products/{product_id}/alerts", json=payload)
+    assert response.status_code == 400
+    assert client.get("/jobs").get_json()["total"] == 0
+    assert outbox_states(app) == {}
+
+
+def test_an_alert_for_an_unknown_product_is_a_404(client):
+    response = client.post("/products/999/alerts", json={"reason": "price_drop", "recipients": []})
+    assert response.status_code == 404
+
+
+def test_a_worker_killed_mid_batch_leaves_every_message_sent_exactly_once(
+    migrated, app, smtp, worker_settings, servers, tmp_path
+):
+    busy = app_on_redis_db(migrated, 4)
+    broker = busy.config["CELERY"]["broker_url"]
+    settings = {**worker_settings, "CELERY_TASK_TIME_LIMIT": "6"}  # visibility: 12 s
+    smtp.stall_seconds = 0.1
+    first, _ = processes.start_worker(servers.database_url, broker, tmp_path, "first", **settings)
+    client = busy.test_client()
+    location = alert(client, a_product(client), people(25))
+    job_id = location.rsplit("/", 1)[1]
+    wait_until(lambda: len(smtp.received_for(job_id)) >= 5, 30, "the batch to be under way")
+    processes.kill(first)
+    assert 5 <= len(smtp.received_for(job_id)) < 25
+
+    second, _ = processes.start_worker(servers.database_url, broker, tmp_path, "second", **settings)
+    try:
+        done = wait_for_job(client, location, FINAL, timeout=60)
+    finally:
+        processes.stop(second)
+    assert done["state"] == "succeeded", done
+    assert_each_sent_once(smtp, location, people(25))
