@@ -13,6 +13,7 @@ from tasks.extensions import db
 from tests import processes
 from tests.servers import TestServers, test_servers
 from tests.smtp_server import SmtpServer
+from tests.supplier_server import SupplierServer
 from web import create_app
 
 
@@ -74,9 +75,29 @@ def smtp(smtp_server: SmtpServer) -> SmtpServer:
 
 
 @pytest.fixture(scope="session")
-def worker_settings(smtp_server: SmtpServer) -> dict[str, str]:
-    """What the test workers run with: small chunks, quick retries, our SMTP server."""
+def supplier_server() -> Iterator[SupplierServer]:
+    server = SupplierServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def supplier(supplier_server: SupplierServer) -> SupplierServer:
+    supplier_server.reset()
+    return supplier_server
+
+
+@pytest.fixture(scope="session")
+def worker_settings(smtp_server: SmtpServer, supplier_server: SupplierServer) -> dict[str, str]:
+    """What the test workers run with: small chunks, quick retries, our SMTP and HTTP servers."""
     return {
+        "SUPPLIER_API_URL": supplier_server.url,
+        "SUPPLIER_RATE_LIMIT": "20/second",
+        "SUPPLIER_CONCURRENCY": "8",
+        "SUPPLIER_CONNECT_TIMEOUT": "1",
+        "SUPPLIER_READ_TIMEOUT": "1",
+        "SUPPLIER_RETRIES": "3",
+        "SUPPLIER_BACKOFF": "0.1",
         "BULK_CHUNK_SIZE": "500",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_server.port),

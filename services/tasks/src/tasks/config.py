@@ -59,6 +59,29 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class SupplierSettings:
+    base_url: str = "http://127.0.0.1:8081"
+    rate_limit: str = "20/second"
+    concurrency: int = 8
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    retries: int = 4
+    backoff: float = 0.5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "SupplierSettings":
+        return cls(
+            base_url=environ.get("SUPPLIER_API_URL", cls.base_url),
+            rate_limit=environ.get("SUPPLIER_RATE_LIMIT", cls.rate_limit),
+            concurrency=int(environ.get("SUPPLIER_CONCURRENCY", cls.concurrency)),
+            connect_timeout=float(environ.get("SUPPLIER_CONNECT_TIMEOUT", cls.connect_timeout)),
+            read_timeout=float(environ.get("SUPPLIER_READ_TIMEOUT", cls.read_timeout)),
+            retries=int(environ.get("SUPPLIER_RETRIES", cls.retries)),
+            backoff=float(environ.get("SUPPLIER_BACKOFF", cls.backoff)),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     app_env: str
     secret_key: str
@@ -75,7 +98,8 @@ class Settings:
     retry_backoff: int = 2
     retry_backoff_max: int = 300
     retry_max_attempts: int = 8
-    smtp: "SmtpSettings | None" = None
+    smtp: SmtpSettings | None = None
+    supplier: SupplierSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -121,6 +145,7 @@ class Settings:
             retry_backoff_max=int(environ.get("RETRY_BACKOFF_MAX", "300")),
             retry_max_attempts=int(environ.get("RETRY_MAX_ATTEMPTS", "8")),
             smtp=SmtpSettings.from_env(environ),
+            supplier=SupplierSettings.from_env(environ),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -141,6 +166,7 @@ class Settings:
             "RETRY_BACKOFF_MAX": self.retry_backoff_max,
             "RETRY_MAX_ATTEMPTS": self.retry_max_attempts,
             "SMTP": self.smtp or SmtpSettings(),
+            "SUPPLIER": self.supplier or SupplierSettings(),
             "CELERY": self.celery_config(),
         }
 
@@ -186,6 +212,9 @@ class Settings:
                 "interval_step": 0.2,
                 "interval_max": 0.2,
             },
+            # Work that waits on the network has its own queue, served by a thread pool
+            # (services/worker/start with CELERY_QUEUES=io CELERY_POOL=threads).
+            "task_routes": {"tasks.sync_products": {"queue": "io"}},
             "task_track_started": True,
             "task_send_sent_event": True,
             "worker_send_task_events": True,

@@ -8,6 +8,7 @@ from tasks.extensions import db
 from tasks.mailing import outbox_alerts, send_product_alert
 from tasks.models import Product
 from tasks.pricing import apply_price_change_task
+from tasks.supplier import sync_products_task
 from web.jobs import accept_job
 from web.payload import json_object
 from web.schemas import (
@@ -97,3 +98,15 @@ def start_alert(product_id: int) -> tuple[dict, int, dict[str, str]]:
         {"product_id": product_id, **alert},
         with_job=lambda job: outbox_alerts(job.id, product, alert["reason"], alert["recipients"]),
     )
+
+
+@bp.post("/sync")
+def start_sync_all() -> tuple[dict, int, dict[str, str]]:
+    """Bring every product's price and stock in line with the supplier's API."""
+    return accept_job(sync_products_task, {"product_ids": None})
+
+
+@bp.post("/<int:product_id>/sync")
+def start_sync_one(product_id: int) -> tuple[dict, int, dict[str, str]]:
+    db.get_or_404(Product, product_id)
+    return accept_job(sync_products_task, {"product_ids": [product_id]})
