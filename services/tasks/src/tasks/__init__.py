@@ -3,12 +3,15 @@
 from tasks.demo import very_slow_add
 from tasks.factory import create_app
 from tasks.mailing import send_product_alert
+from tasks.maintenance import expire_old_jobs, requeue_stuck_jobs
 from tasks.pricing import apply_price_change_task
 from tasks.supplier import sync_products_task
 
 __all__ = [
     "apply_price_change_task",
     "create_app",
+    "expire_old_jobs",
+    "requeue_stuck_jobs",
     "send_product_alert",
     "sync_products_task",
     "very_slow_add",

@@ -98,6 +98,10 @@ class Settings:
     retry_backoff: int = 2
     retry_backoff_max: int = 300
     retry_max_attempts: int = 8
+    job_stuck_after: int = 600
+    job_retention_days: int = 30
+    beat_requeue_interval: float = 300.0
+    beat_lock_timeout: int = 60
     smtp: SmtpSettings | None = None
     supplier: SupplierSettings | None = None
 
@@ -144,6 +148,10 @@ class Settings:
             retry_backoff=int(environ.get("RETRY_BACKOFF", "2")),
             retry_backoff_max=int(environ.get("RETRY_BACKOFF_MAX", "300")),
             retry_max_attempts=int(environ.get("RETRY_MAX_ATTEMPTS", "8")),
+            job_stuck_after=int(environ.get("JOB_STUCK_AFTER", "600")),
+            job_retention_days=int(environ.get("JOB_RETENTION_DAYS", "30")),
+            beat_requeue_interval=float(environ.get("BEAT_REQUEUE_INTERVAL", "300")),
+            beat_lock_timeout=int(environ.get("BEAT_LOCK_TIMEOUT", "60")),
             smtp=SmtpSettings.from_env(environ),
             supplier=SupplierSettings.from_env(environ),
         )
@@ -168,6 +176,20 @@ class Settings:
             "SMTP": self.smtp or SmtpSettings(),
             "SUPPLIER": self.supplier or SupplierSettings(),
             "CELERY": self.celery_config(),
+        }
+
+    def beat_schedule(self) -> dict[str, dict[str, Any]]:
+        return {
+            "requeue-stuck-jobs": {
+                "task": "tasks.requeue_stuck_jobs",
+                "schedule": self.beat_requeue_interval,
+                "kwargs": {"older_than": self.job_stuck_after},
+            },
+            "expire-old-jobs": {
+                "task": "tasks.expire_old_jobs",
+                "schedule": 3600.0,
+                "kwargs": {"older_than_days": self.job_retention_days},
+            },
         }
 
     def celery_config(self) -> dict[str, Any]:
@@ -215,6 +237,15 @@ class Settings:
             # Work that waits on the network has its own queue, served by a thread pool
             # (services/worker/start with CELERY_QUEUES=io CELERY_POOL=threads).
             "task_routes": {"tasks.sync_products": {"queue": "io"}},
+            # Beat keeps its schedule in Redis and holds a lock there: a second beat waits
+            # until the first has been gone for beat_lock_timeout seconds.
+            # https://redbeat.readthedocs.io/en/latest/config.html
+            "beat_scheduler": "redbeat.RedBeatScheduler",
+            "beat_schedule": self.beat_schedule(),
+            "beat_max_loop_interval": min(5, self.beat_lock_timeout // 2 or 1),
+            "redbeat_redis_url": self.broker_url,
+            "redbeat_redis_options": {"socket_connect_timeout": self.publish_timeout},
+            "redbeat_lock_timeout": self.beat_lock_timeout,
             "task_track_started": True,
             "task_send_sent_event": True,
             "worker_send_task_events": True,
