@@ -35,6 +35,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
 STOP_TIMEOUT = 20.0
 
+# Each process type and the script that starts it, as a deployment runs them.
+PROCESSES = {
+    "web": SERVICES / "web" / "start",
+    "worker": SERVICES / "worker" / "start",
+    "io": SERVICES / "worker" / "start",
+    "beat": SERVICES / "worker" / "beat",
+    "flower": SERVICES / "flower" / "start",
+}
+PROCESS_SETTINGS = {
+    "worker": {"CELERY_QUEUES": "celery"},
+    "io": {"CELERY_QUEUES": "io", "CELERY_POOL": "threads", "CELERY_CONCURRENCY": "8"},
+}
+
 
 class Process:
     """A service's start script, its output prefixed with its name."""
@@ -43,7 +56,7 @@ class Process:
         self.name = name
         self.popen = subprocess.Popen(
             command,
-            env=env,
+            env={**env, **PROCESS_SETTINGS.get(name, {})},
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -144,8 +157,8 @@ def run() -> int:
 
         processes: list[Process] = []
         stack.callback(lambda: [p.stop() for p in reversed(processes)])
-        for name in ("web", "worker", "flower"):
-            processes.append(Process(name, [str(SERVICES / name / "start")], env))
+        for name, script in PROCESSES.items():
+            processes.append(Process(name, [str(script)], env))
 
         web_url = f"http://{env['WEB_HOST']}:{env['PORT']}"
         flower_url = f"http://{env['FLOWER_ADDRESS']}:{env['FLOWER_PORT']}"

@@ -53,7 +53,7 @@ def test_the_stack_comes_up_answers_and_leaves_nothing_behind_on_ctrl_c(tmp_path
         family = [supervisor_process := psutil.Process(supervisor.pid)]
         family += supervisor_process.children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in family)
-        for part in ("postgres", "redis-server", "gunicorn", "worker", "flower"):
+        for part in ("postgres", "redis-server", "gunicorn", "worker", "beat", "flower"):
             assert part in names
 
         supervisor.send_signal(signal.SIGINT)

@@ -1,0 +1,41 @@
+"""Workers ride out a Redis restart: they reconnect and consume again, unattended."""
+
+import pytest
+
+from devstack.servers import free_port, start_redis, wait_until
+from tasks.config import Settings
+from tests import processes
+from tests.waiting import wait_for_job
+from web import create_app
+
+pytestmark = pytest.mark.system
+
+
+def test_a_worker_resumes_within_30_seconds_after_redis_restarts(migrated, app, servers, tmp_path):
+    redis = start_redis(tmp_path / "redis", port := free_port(), durable=True)
+    settings = Settings.from_env(
+        {"APP_ENV": "test", "DATABASE_URL": migrated.database_url, "REDIS_URL": redis.url}
+    )
+    client = create_app(settings).test_client()
+    worker, _ = processes.start_worker(servers.database_url, redis.url, tmp_path, "survivor")
+    try:
+        before = client.post("/jobs/slow-add", json={"a": 1, "b": 1}).headers["Location"]
+        assert wait_for_job(client, before, {"succeeded"})["result"] == 2
+
+        redis.stop()
+        down = client.post("/jobs/slow-add", json={"a": 1, "b": 2})
+        assert down.status_code == 503
+        redis = start_redis(tmp_path / "redis", port, durable=True)
+
+        def published() -> str | None:
+            response = client.post("/jobs/slow-add", json={"a": 2, "b": 3})
+            return response.headers["Location"] if response.status_code == 202 else None
+
+        after = wait_until(published, 10, "Redis to take jobs again")
+        # Within 30 s of the restart (3 of them the task's own sleep).
+        done = wait_for_job(client, after, {"succeeded", "failed"}, timeout=30)
+        assert (done["state"], done["result"]) == ("succeeded", 5)
+        assert worker.poll() is None
+    finally:
+        processes.stop(worker)
+        redis.stop()
