@@ -1,6 +1,7 @@
 """Workers ride out a Redis restart: they reconnect and consume again, unattended."""
 
 import pytest
+import redis as redis_client
 
 from devstack.servers import free_port, start_redis, wait_until
 from tasks.config import Settings
@@ -37,5 +38,38 @@ def test_a_worker_resumes_within_30_seconds_after_redis_restarts(migrated, app, 
         assert (done["state"], done["result"]) == ("succeeded", 5)
         assert worker.poll() is None
     finally:
+        processes.stop(worker)
+        redis.stop()
+
+
+def test_a_worker_keeps_consuming_after_redis_drops_its_idle_connections(
+    migrated, servers, tmp_path
+):
+    """A long idle spell, as Redis or a proxy ends it: idle connections are closed
+    (Redis's own `timeout`, as Heroku Redis does after 300 s)."""
+    redis = start_redis(tmp_path / "redis", free_port(), durable=False)
+    admin = redis_client.Redis.from_url(redis.url)
+    settings = Settings.from_env(
+        {"APP_ENV": "test", "DATABASE_URL": migrated.database_url, "REDIS_URL": redis.url}
+    )
+    client = create_app(settings).test_client()
+    worker, _ = processes.start_worker(servers.database_url, redis.url, tmp_path, "idler")
+    try:
+        first = client.post("/jobs/slow-add", json={"a": 1, "b": 1}).headers["Location"]
+        assert wait_for_job(client, first, {"succeeded"})["result"] == 2
+
+        def connections() -> set[str]:
+            return {c["id"] for c in admin.client_list()}
+
+        before = connections()
+        admin.config_set("timeout", 2)
+        wait_until(
+            lambda: before - connections(), 30, "Redis to close idle connections", interval=0.2
+        )
+        later = client.post("/jobs/slow-add", json={"a": 20, "b": 1}).headers["Location"]
+        assert wait_for_job(client, later, {"succeeded", "failed"})["result"] == 21
+        assert worker.poll() is None
+    finally:
+        admin.close()
         processes.stop(worker)
         redis.stop()
