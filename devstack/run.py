@@ -157,8 +157,18 @@ def run() -> int:
 
         processes: list[Process] = []
         stack.callback(lambda: [p.stop() for p in reversed(processes)])
-        for name, script in PROCESSES.items():
-            processes.append(Process(name, [str(script)], env))
+        commands = {name: [str(script)] for name, script in PROCESSES.items()}
+        if not env.get("SMTP_HOST"):
+            # Alerts go to a local SMTP server that prints each message.
+            env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", env.get("SMTP_PORT", "1025")
+            ensure_port_free(int(env["SMTP_PORT"]), "the SMTP sink", "SMTP_HOST")
+            commands["mail"] = [
+                sys.executable, "-m", "aiosmtpd", "-n",
+                "-l", f"127.0.0.1:{env['SMTP_PORT']}",
+                "-c", "aiosmtpd.handlers.Debugging",
+            ]  # fmt: skip
+        for name, command in commands.items():
+            processes.append(Process(name, command, env))
 
         web_url = f"http://{env['WEB_HOST']}:{env['PORT']}"
         flower_url = f"http://{env['FLOWER_ADDRESS']}:{env['FLOWER_PORT']}"
@@ -169,7 +179,7 @@ def run() -> int:
                 60,
                 f"{name} to answer at {url}",
             )
-        print(banner(env, web_url, flower_url, running), flush=True)
+        print(banner(env, web_url, flower_url, running, "mail" in commands), flush=True)
         while not stop.wait(0.5):
             exited = [p for p in processes if not p.alive()]
             if exited:
@@ -182,7 +192,10 @@ def run() -> int:
     return 0
 
 
-def banner(env: dict[str, str], web_url: str, flower_url: str, started: list[Server]) -> str:
+def banner(
+    env: dict[str, str], web_url: str, flower_url: str, started: list[Server], mail_sink: bool
+) -> str:
+    smtp = f"{env['SMTP_HOST']}:{env.get('SMTP_PORT', '')}"
     lines = [
         "",
         "The stack is up:",
@@ -190,6 +203,7 @@ def banner(env: dict[str, str], web_url: str, flower_url: str, started: list[Ser
         f"  Flower   {flower_url}  (user:password {env['FLOWER_BASIC_AUTH']})",
         f"  Postgres {env['DATABASE_URL']}",
         f"  Redis    {env['REDIS_URL']}",
+        f"  SMTP     {smtp}" + ("  (a local sink: messages print here)" if mail_sink else ""),
     ]
     if started:
         lines.append(f"  (started here: {', '.join(server.name for server in started)})")

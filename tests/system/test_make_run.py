@@ -25,6 +25,7 @@ def test_the_stack_comes_up_answers_and_leaves_nothing_behind_on_ctrl_c(tmp_path
         PORT=str(web_port),
         FLOWER_PORT=str(flower_port),
         FLOWER_BASIC_AUTH="admin:test-password",
+        SMTP_PORT=str(free_port()),
     )
     log = tmp_path / "run.log"
     supervisor = processes.start([sys.executable, "-m", "devstack"], env, processes.ROOT, log)
@@ -53,7 +54,15 @@ def test_the_stack_comes_up_answers_and_leaves_nothing_behind_on_ctrl_c(tmp_path
         family = [supervisor_process := psutil.Process(supervisor.pid)]
         family += supervisor_process.children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in family)
-        for part in ("postgres", "redis-server", "gunicorn", "worker", "beat", "flower"):
+        for part in (
+            "postgres",
+            "redis-server",
+            "gunicorn",
+            "worker",
+            "beat",
+            "flower",
+            "aiosmtpd",
+        ):
             assert part in names
 
         supervisor.send_signal(signal.SIGINT)
