@@ -12,13 +12,18 @@ from web import create_app
 pytestmark = pytest.mark.system
 
 
+def client_and_worker(migrated, servers, redis_url, tmp_path):
+    """An API client and a worker process, both on the Redis at `redis_url`."""
+    settings = Settings.from_env(
+        {"APP_ENV": "test", "DATABASE_URL": migrated.database_url, "REDIS_URL": redis_url}
+    )
+    worker, _ = processes.start_worker(servers.database_url, redis_url, tmp_path, "worker")
+    return create_app(settings).test_client(), worker
+
+
 def test_a_worker_resumes_within_30_seconds_after_redis_restarts(migrated, app, servers, tmp_path):
     redis = start_redis(tmp_path / "redis", port := free_port(), durable=True)
-    settings = Settings.from_env(
-        {"APP_ENV": "test", "DATABASE_URL": migrated.database_url, "REDIS_URL": redis.url}
-    )
-    client = create_app(settings).test_client()
-    worker, _ = processes.start_worker(servers.database_url, redis.url, tmp_path, "survivor")
+    client, worker = client_and_worker(migrated, servers, redis.url, tmp_path)
     try:
         before = client.post("/jobs/slow-add", json={"a": 1, "b": 1}).headers["Location"]
         assert wait_for_job(client, before, {"succeeded"})["result"] == 2
@@ -49,11 +54,7 @@ def test_a_worker_keeps_consuming_after_redis_drops_its_idle_connections(
     (Redis's own `timeout`, as Heroku Redis does after 300 s)."""
     redis = start_redis(tmp_path / "redis", free_port(), durable=False)
     admin = redis_client.Redis.from_url(redis.url)
-    settings = Settings.from_env(
-        {"APP_ENV": "test", "DATABASE_URL": migrated.database_url, "REDIS_URL": redis.url}
-    )
-    client = create_app(settings).test_client()
-    worker, _ = processes.start_worker(servers.database_url, redis.url, tmp_path, "idler")
+    client, worker = client_and_worker(migrated, servers, redis.url, tmp_path)
     try:
         first = client.post("/jobs/slow-add", json={"a": 1, "b": 1}).headers["Location"]
         assert wait_for_job(client, first, {"succeeded"})["result"] == 2

@@ -1,6 +1,7 @@
 """Operations from a terminal: `flask products …` and `flask jobs …`."""
 
 import time
+from collections.abc import Callable
 
 import click
 from flask.cli import AppGroup
@@ -60,24 +61,25 @@ def show_command(job_id: str) -> None:
         click.echo(f"{column.name:>15}: {getattr(job, column.name)}")
 
 
+def _steer(action: Callable[[Job], Job], job_id: str) -> None:
+    try:
+        click.echo(_line(action(_job(job_id))))
+    except JobConflict as error:
+        raise click.ClickException(str(error)) from None
+
+
 @jobs_cli.command("retry")
 @click.argument("job_id")
 def retry_command(job_id: str) -> None:
     """Queue a failed, dead or cancelled job again."""
-    try:
-        click.echo(_line(retry_job(_job(job_id))))
-    except JobConflict as error:
-        raise click.ClickException(str(error)) from None
+    _steer(retry_job, job_id)
 
 
 @jobs_cli.command("cancel")
 @click.argument("job_id")
 def cancel_command(job_id: str) -> None:
     """Cancel a queued or running job."""
-    try:
-        click.echo(_line(cancel_job(_job(job_id))))
-    except JobConflict as error:
-        raise click.ClickException(str(error)) from None
+    _steer(cancel_job, job_id)
 
 
 @jobs_cli.command("watch")
