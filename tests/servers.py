@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from devstack.servers import free_port, start_postgres, start_redis
+from devstack.servers import create_database, free_port, start_postgres, start_redis
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,12 @@ class TestServers:
     database_url: str
     redis_url: str
     origin: str
+
+
+def ensure_database(url: str) -> None:
+    """Create the database `url` names, on its server, if it is not there yet."""
+    parts = urlsplit(url)
+    create_database(urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/"))
 
 
 def docker_engine_available() -> bool:
@@ -36,6 +43,7 @@ def test_servers(scratch: Path) -> Iterator[TestServers]:
     database_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
     if database_url and redis_url:
+        ensure_database(database_url)
         yield TestServers(database_url, redis_url, "TEST_DATABASE_URL / TEST_REDIS_URL")
         return
     with ExitStack() as stack:

@@ -102,6 +102,7 @@ class Settings:
     job_retention_days: int = 30
     beat_requeue_interval: float = 300.0
     beat_lock_timeout: int = 60
+    soft_shutdown_timeout: float = 20.0
     smtp: SmtpSettings | None = None
     supplier: SupplierSettings | None = None
 
@@ -152,6 +153,7 @@ class Settings:
             job_retention_days=int(environ.get("JOB_RETENTION_DAYS", "30")),
             beat_requeue_interval=float(environ.get("BEAT_REQUEUE_INTERVAL", "300")),
             beat_lock_timeout=int(environ.get("BEAT_LOCK_TIMEOUT", "60")),
+            soft_shutdown_timeout=float(environ.get("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", "20")),
             smtp=SmtpSettings.from_env(environ),
             supplier=SupplierSettings.from_env(environ),
         )
@@ -211,6 +213,12 @@ class Settings:
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
+            # On SIGQUIT (REMAP_SIGTERM=SIGQUIT in the image: docker stop, Heroku's SIGTERM)
+            # running tasks get this long, then go back to the queue, well inside the 30 s
+            # before Heroku kills the dyno.
+            # https://docs.celeryq.dev/en/stable/userguide/workers.html#soft-shutdown
+            "worker_soft_shutdown_timeout": self.soft_shutdown_timeout,
+            "worker_enable_soft_shutdown_on_idle": True,
             "task_soft_time_limit": self.task_soft_time_limit,
             "task_time_limit": self.task_time_limit,
             # Redis redelivers unacknowledged messages after the visibility timeout;
