@@ -44,17 +44,6 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app
 WORKDIR /app
 
-# ---- web: gunicorn; also the release step (services/web/release) ---------------------
-FROM runtime AS web
-COPY --from=build-web --chown=app:app /app/.venv /app/.venv
-COPY --chown=app:app services/web/start services/web/release services/web/
-USER 10001:10001
-ENV PORT=8000
-EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz\", timeout=2)"]
-CMD ["services/web/start"]
-
 # ---- worker: Celery worker and beat ---------------------------------------------------
 FROM runtime AS worker
 COPY --from=build-worker --chown=app:app /app/.venv /app/.venv
@@ -90,3 +79,15 @@ RUN groupadd --system --gid 10001 app \
 USER 10001:10001
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1
 CMD ["pytest"]
+
+# ---- web: gunicorn; also the release step (services/web/release) ---------------------
+# The last stage, so a plain `docker build .` gives the web image.
+FROM runtime AS web
+COPY --from=build-web --chown=app:app /app/.venv /app/.venv
+COPY --chown=app:app services/web/start services/web/release services/web/
+USER 10001:10001
+ENV PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz\", timeout=2)"]
+CMD ["services/web/start"]

@@ -8,7 +8,11 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format lock migrate shell worker clean
+COMPOSE ?= docker compose
+COMPOSE_TEST := $(COMPOSE) -f compose.yaml -f compose.test.yaml
+
+.PHONY: help install run test lint format lock migrate shell worker clean \
+        up down logs ps compose-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,9 +40,11 @@ test: install ## Run the test suite against real Postgres, Redis and Celery work
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here" >&2; fi; \
 	exit $$status
 
-lint: install ## ruff check and format check
+lint: install ## ruff, hadolint and the compose specification
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint --config .hadolint.yaml Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml compose.test.yaml
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -55,6 +61,22 @@ shell: install ## flask shell with the app loaded
 
 worker: install ## A Celery worker in the foreground (as the tutorial starts it)
 	$(BIN)/celery -A tasks.celery worker --loglevel=INFO
+
+up: .env ## Build and start the stack in containers (needs Docker)
+	$(COMPOSE) up --build --detach
+	@echo "API http://localhost:$${WEB_PUBLISHED_PORT:-8000}  Flower http://localhost:$${FLOWER_PUBLISHED_PORT:-5555}"
+
+down: ## Stop the containers (volumes stay; `docker compose down -v` drops them)
+	$(COMPOSE) down
+
+logs: ## Follow the containers' logs
+	$(COMPOSE) logs --follow --tail=100
+
+ps: ## The containers and their health
+	$(COMPOSE) ps
+
+compose-test: .env ## Run the test suite in a container against compose's Postgres and Redis
+	$(COMPOSE_TEST) run --rm --build test
 
 clean: ## Remove .venv and caches (keeps .devdata, the local database)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -78,3 +78,21 @@ def test_celery_accepts_json_only_and_hands_back_work_of_dead_workers():
     assert conf["result_accept_content"] == ["json"]
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
     assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"]
+
+
+def test_a_heroku_rediss_url_reaches_every_redis_client_with_its_certificate_setting():
+    import ssl
+
+    import redis
+    from limits.storage import RedisStorage
+
+    settings = Settings.from_env(
+        {**PRODUCTION, "REDIS_URL": "rediss://:pw@ec2.example:6380", "REDIS_SSL_CERT_REQS": "none"}
+    )
+    conf = settings.celery_config()
+    assert conf["broker_url"] == conf["result_backend"] == conf["redbeat_redis_url"]
+    # The readiness probe's client, and the supplier's shared rate limit, from the same URL.
+    pool = redis.Redis.from_url(conf["broker_url"]).connection_pool
+    assert pool.connection_class is redis.SSLConnection
+    assert pool.connection_kwargs["ssl_cert_reqs"] in ("none", ssl.CERT_NONE)
+    RedisStorage(conf["broker_url"])  # accepts the URL without connecting
