@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-import requests
 from dotenv import dotenv_values
 
 from devstack.servers import (
     Server,
     ServerError,
+    answers,
     die_with_parent,
     ensure_port_free,
     start_postgres,
@@ -175,7 +175,7 @@ def run() -> int:
         for name, url in (("web", f"{web_url}/readyz"), ("flower", f"{flower_url}/healthcheck")):
             process = next(p for p in processes if p.name == name)
             wait_until(
-                lambda: _answers(url) or stop.is_set() or not process.alive(),  # noqa: B023
+                lambda: answers(url) or stop.is_set() or not process.alive(),  # noqa: B023
                 60,
                 f"{name} to answer at {url}",
             )
@@ -209,13 +209,6 @@ def banner(
         lines.append(f"  (started here: {', '.join(server.name for server in started)})")
     lines.append("Press Ctrl-C to stop everything.\n")
     return "\n".join(lines)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def main() -> int:

