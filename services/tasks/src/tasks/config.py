@@ -6,7 +6,7 @@ URL forms that hosting platforms hand out are normalised here, once.
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -103,8 +103,8 @@ class Settings:
     beat_requeue_interval: float = 300.0
     beat_lock_timeout: int = 60
     soft_shutdown_timeout: float = 20.0
-    smtp: SmtpSettings | None = None
-    supplier: SupplierSettings | None = None
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    supplier: SupplierSettings = field(default_factory=SupplierSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -175,8 +175,8 @@ class Settings:
             "RETRY_BACKOFF": self.retry_backoff,
             "RETRY_BACKOFF_MAX": self.retry_backoff_max,
             "RETRY_MAX_ATTEMPTS": self.retry_max_attempts,
-            "SMTP": self.smtp or SmtpSettings(),
-            "SUPPLIER": self.supplier or SupplierSettings(),
+            "SMTP": self.smtp,
+            "SUPPLIER": self.supplier,
             "CELERY": self.celery_config(),
         }
 

@@ -8,11 +8,18 @@ from typing import Any
 from celery import Task, current_app
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tasks.extensions import db
-from tasks.models import ACTIVE_STATES, RETRYABLE_STATES, Job, JobState
+from tasks.models import (
+    ACTIVE_STATES,
+    RETRYABLE_STATES,
+    Job,
+    JobState,
+    MessageState,
+    OutboxMessage,
+)
 
 # What a publish raises when Redis is down or unreachable.
 PUBLISH_ERRORS = (OperationalError, RedisError, OSError)
@@ -55,7 +62,7 @@ def start_job(
             raise
         return existing, False
     try:
-        _publish(job)
+        publish_job(job)
     except BaseException:
         # Not published, so no worker will ever pick it up: leave nothing behind.
         db.session.delete(job)
@@ -71,7 +78,7 @@ def _by_idempotency_key(task: Task, arguments: dict[str, Any], key: str) -> Job 
     return job
 
 
-def _publish(job: Job) -> None:
+def publish_job(job: Job) -> None:
     task = current_app.tasks[job.kind]
     try:
         # The result lives on the job row. Skipping Celery's result store also spares the
@@ -89,17 +96,21 @@ def find_job(job_id: str) -> Job | None:
     return db.session.get(Job, key)
 
 
-def retry_job(job: Job, reset: Callable[[Job], None] | None = None) -> Job:
-    """Queue a failed, dead or cancelled job again; resumable work carries on where it stopped."""
+def retry_job(job: Job) -> Job:
+    """Queue a failed, dead or cancelled job again; resumable work carries on where it stopped
+    and email refused for good is tried once more."""
     if job.state not in RETRYABLE_STATES:
         raise JobConflict(f"a {job.state} job cannot be retried")
     previous = (job.state, job.attempts, job.error, job.finished_at)
     job.state, job.attempts, job.error, job.finished_at = JobState.QUEUED, 0, None, None
-    if reset is not None:
-        reset(job)
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.job_id == job.id, OutboxMessage.state == MessageState.FAILED)
+        .values(state=MessageState.PENDING, error=None)
+    )
     db.session.commit()
     try:
-        _publish(job)
+        publish_job(job)
     except BrokerUnavailable:
         job.state, job.attempts, job.error, job.finished_at = previous
         db.session.commit()

@@ -2,12 +2,11 @@
 
 from datetime import timedelta
 
-from celery import current_app as celery_app
 from celery import shared_task
 from sqlalchemy import delete, func, select
 
 from tasks.extensions import db
-from tasks.jobs import PUBLISH_ERRORS
+from tasks.jobs import BrokerUnavailable, publish_job
 from tasks.models import Job, JobState
 
 
@@ -26,10 +25,8 @@ def requeue_stuck_jobs(older_than: int) -> int:
     db.session.commit()
     for job in stuck:
         try:
-            celery_app.tasks[job.kind].apply_async(
-                kwargs=job.arguments, task_id=str(job.id), ignore_result=True
-            )
-        except PUBLISH_ERRORS:
+            publish_job(job)
+        except BrokerUnavailable:
             break  # Redis is down again; the next run tries again
     return len(stuck)
 

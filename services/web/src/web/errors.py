@@ -17,8 +17,9 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
     status = error.code or 500
     code = (error.name or "error").lower().replace(" ", "_")
     response, status = error_response(status, code, error.description or "")
-    if status == 405 and error.get_response().headers.get("Allow"):
-        response.headers["Allow"] = error.get_response().headers["Allow"]
+    allow = error.get_response().headers.get("Allow") if status == 405 else None
+    if allow:
+        response.headers["Allow"] = allow
     return response, status
 
 

@@ -7,11 +7,9 @@ from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, NotFound
 
 from tasks import very_slow_add
-from tasks.extensions import db
 from tasks.jobs import cancel_job, find_job, retry_job, start_job
-from tasks.models import Job, OutboxMessage
-from tasks.models.outbox import MessageState
-from web.payload import json_object
+from tasks.models import Job
+from web.payload import json_object, paginated
 from web.schemas import JobListArgs, SlowAddArgs, job_schema, jobs_schema
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -55,14 +53,7 @@ def list_jobs() -> dict:
     query = select(Job).order_by(Job.created_at.desc(), Job.id)
     if args.get("state"):
         query = query.where(Job.state == args["state"])
-    page = db.paginate(query, page=args["page"], per_page=args["per_page"], error_out=False)
-    return {
-        "items": jobs_schema.dump(page.items),
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": page.total,
-        "pages": page.pages,
-    }
+    return paginated(query, args, jobs_schema)
 
 
 @bp.get("/<job_id>")
@@ -70,17 +61,9 @@ def get_job(job_id: str) -> dict:
     return job_schema.dump(_job_or_404(job_id))
 
 
-def _resend_failed_messages(job: Job) -> None:
-    db.session.execute(
-        OutboxMessage.__table__.update()
-        .where(OutboxMessage.job_id == job.id, OutboxMessage.state == MessageState.FAILED)
-        .values(state=MessageState.PENDING, error=None)
-    )
-
-
 @bp.post("/<job_id>/retry")
 def retry(job_id: str) -> tuple[dict, int, dict[str, str]]:
-    job = retry_job(_job_or_404(job_id), reset=_resend_failed_messages)
+    job = retry_job(_job_or_404(job_id))
     return job_schema.dump(job), 202, {"Location": url_for("jobs.get_job", job_id=job.id)}
 
 

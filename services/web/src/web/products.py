@@ -10,7 +10,7 @@ from tasks.models import Product
 from tasks.pricing import apply_price_change_task
 from tasks.supplier import sync_products_task
 from web.jobs import accept_job
-from web.payload import json_object
+from web.payload import json_object, paginated
 from web.schemas import (
     AlertArgs,
     PageArgs,
@@ -35,20 +35,7 @@ def _commit_product(product: Product) -> None:
 @bp.get("")
 def list_products() -> dict:
     args = PageArgs().load(request.args)
-    page = db.paginate(
-        select(Product).order_by(Product.id),
-        page=args["page"],
-        per_page=args["per_page"],
-        error_out=False,
-        count=True,
-    )
-    return {
-        "items": products_schema.dump(page.items),
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": page.total,
-        "pages": page.pages,
-    }
+    return paginated(select(Product).order_by(Product.id), args, products_schema)
 
 
 @bp.post("")
