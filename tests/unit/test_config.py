@@ -21,8 +21,8 @@ PRODUCTION = {
         "postgresql+psycopg://u:p@host:5432/db",
     ],
 )
-def test_every_postgres_url_form_uses_psycopg3(url):
-    assert normalize_database_url(url) == "postgresql+psycopg://u:p@host:5432/db"
+def test_every_postgres_url_form_uses_psycopg2(url):
+    assert normalize_database_url(url) == "postgresql+psycopg2://u:p@host:5432/db"
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "sqlite:///x.db", "not a url"])
@@ -63,7 +63,7 @@ def test_production_refuses_a_placeholder_secret():
 
 def test_development_has_local_defaults():
     settings = Settings.from_env({"APP_ENV": "development"})
-    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.database_url.startswith("postgresql+psycopg2://")
     assert settings.broker_url.startswith("redis://127.0.0.1:6379")
 
 

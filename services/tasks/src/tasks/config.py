@@ -6,11 +6,13 @@ URL forms that hosting platforms hand out are normalised here, once.
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dotenv import find_dotenv, load_dotenv
+
+from tasks import database
 
 DEVELOPMENT = "development"
 PRODUCTION = "production"
@@ -91,7 +93,11 @@ class Settings:
     max_content_length: int = 1024 * 1024
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
-    publish_timeout: float = 1.0
+    # How long one operation may wait on PostgreSQL / Redis before the process gives up
+    # (0: no bound). API requests use api_dependency_timeout instead (see for_api).
+    database_timeout: float = 30.0
+    redis_timeout: float = 5.0
+    api_dependency_timeout: float = 1.0
     job_max_redeliveries: int = 3
     bulk_chunk_size: int = 10_000
     # Whole seconds: Celery's backoff draws its jitter with randrange.
@@ -144,6 +150,9 @@ class Settings:
             max_content_length=int(environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024))),
             task_soft_time_limit=int(environ.get("CELERY_TASK_SOFT_TIME_LIMIT", str(soft_limit))),
             task_time_limit=hard_limit,
+            database_timeout=float(environ.get("DATABASE_TIMEOUT", "30")),
+            redis_timeout=float(environ.get("REDIS_TIMEOUT", "5")),
+            api_dependency_timeout=float(environ.get("API_DEPENDENCY_TIMEOUT", "1")),
             job_max_redeliveries=int(environ.get("JOB_MAX_REDELIVERIES", "3")),
             bulk_chunk_size=int(environ.get("BULK_CHUNK_SIZE", "10000")),
             retry_backoff=int(environ.get("RETRY_BACKOFF", "2")),
@@ -158,6 +167,15 @@ class Settings:
             supplier=SupplierSettings.from_env(environ),
         )
 
+    def for_api(self) -> "Settings":
+        """The settings of the web process: a request waits on PostgreSQL at most
+        api_dependency_timeout in all, and on Redis about as long (a try and one retry)."""
+        return replace(
+            self,
+            database_timeout=self.api_dependency_timeout,
+            redis_timeout=self.api_dependency_timeout / 2,
+        )
+
     def flask_config(self) -> dict[str, Any]:
         return {
             "APP_ENV": self.app_env,
@@ -165,11 +183,8 @@ class Settings:
             "SECRET_KEY": self.secret_key,
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {
-                "pool_pre_ping": True,
-                # libpq rounds connect timeouts below 2 s up to 2 s.
-                "connect_args": {"connect_timeout": 2},
-            },
+            "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options(self.database_timeout, "products"),
+            "DATABASE_TIMEOUT": self.database_timeout,
             "JOB_MAX_REDELIVERIES": self.job_max_redeliveries,
             "BULK_CHUNK_SIZE": self.bulk_chunk_size,
             "RETRY_BACKOFF": self.retry_backoff,
@@ -200,6 +215,9 @@ class Settings:
             "broker_url": self.broker_url,
             "result_backend": self.result_backend,
             "broker_connection_retry_on_startup": True,
+            # A worker keeps trying to reach Redis for as long as it is down.
+            "broker_connection_max_retries": None,
+            "broker_connection_timeout": self.redis_timeout or 4,
             # JSON only: a pickle payload from the broker would be code execution.
             "task_serializer": "json",
             "result_serializer": "json",
@@ -229,18 +247,20 @@ class Settings:
                 # Sweep for messages of dead workers every 10 s (kombu's default: ~100 s).
                 "unacked_restore_interval": 10,
                 "unacked_restore_throttle": 1,
-                "socket_connect_timeout": self.publish_timeout,
+                # Without a socket timeout a hung Redis (paused, or packets dropped) blocks
+                # a publish for ever; the connect timeout alone covers only a dead one.
+                **self._redis_timeouts("socket_timeout", "socket_connect_timeout"),
             },
+            **self._redis_timeouts("redis_socket_timeout", "redis_socket_connect_timeout"),
             "result_backend_transport_options": {
-                "socket_connect_timeout": self.publish_timeout,
                 # Out of the box a dead Redis blocks a publish for ~20 s (result subscription).
                 "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
             },
             "task_publish_retry_policy": {
                 "max_retries": 1,
                 "interval_start": 0,
-                "interval_step": 0.2,
-                "interval_max": 0.2,
+                "interval_step": 0.1,
+                "interval_max": 0.1,
             },
             # Work that waits on the network has its own queue, served by a thread pool
             # (services/worker/start with CELERY_QUEUES=io CELERY_POOL=threads).
@@ -252,21 +272,26 @@ class Settings:
             "beat_schedule": self.beat_schedule(),
             "beat_max_loop_interval": min(5, self.beat_lock_timeout // 2 or 1),
             "redbeat_redis_url": self.broker_url,
-            "redbeat_redis_options": {"socket_connect_timeout": self.publish_timeout},
+            "redbeat_redis_options": self._redis_timeouts(
+                "socket_timeout", "socket_connect_timeout"
+            ),
             "redbeat_lock_timeout": self.beat_lock_timeout,
             "task_track_started": True,
             "task_send_sent_event": True,
             "worker_send_task_events": True,
         }
 
+    def _redis_timeouts(self, *names: str) -> dict[str, float]:
+        return {name: self.redis_timeout for name in names} if self.redis_timeout else {}
+
 
 def normalize_database_url(url: str) -> str:
-    """Point every PostgreSQL URL form at the one driver we ship, psycopg 3."""
+    """Point every PostgreSQL URL form at the one driver we ship, psycopg2."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ConfigError("DATABASE_URL must be a URL such as postgresql://user:pass@host/db")
     if scheme in {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"}:
-        return f"postgresql+psycopg://{rest}"
+        return f"postgresql+psycopg2://{rest}"
     raise ConfigError(f"DATABASE_URL must be a PostgreSQL URL, not {scheme}://")
 
 

@@ -2,11 +2,15 @@
 
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from tasks import database
 from tasks.jobs import BrokerUnavailable, JobConflict
+
+RETRY_AFTER_SECONDS = "5"
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
@@ -29,10 +33,20 @@ def _validation_error(error: ValidationError) -> tuple[Response, int]:
     )
 
 
-def _broker_unavailable(error: BrokerUnavailable) -> tuple[Response, int]:
-    response, status = error_response(503, "broker_unavailable", str(error))
-    response.headers["Retry-After"] = "5"
+def _unavailable(code: str, message: str) -> tuple[Response, int]:
+    response, status = error_response(503, code, message)
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response, status
+
+
+def _broker_unavailable(error: BrokerUnavailable) -> tuple[Response, int]:
+    return _unavailable("broker_unavailable", str(error))
+
+
+def _database_error(error: SQLAlchemyError) -> tuple[Response, int]:
+    if database.is_unavailable(error):
+        return _unavailable("database_unavailable", "the database is unavailable; try again")
+    return _unexpected(error)
 
 
 def _job_conflict(error: JobConflict) -> tuple[Response, int]:
@@ -40,6 +54,7 @@ def _job_conflict(error: JobConflict) -> tuple[Response, int]:
 
 
 def _unexpected(error: Exception) -> tuple[Response, int]:
+    current_app.logger.error("unhandled error", exc_info=error)
     return _http_error(InternalServerError())
 
 
@@ -47,5 +62,6 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(BrokerUnavailable, _broker_unavailable)
+    app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(JobConflict, _job_conflict)
     app.register_error_handler(Exception, _unexpected)

@@ -1,5 +1,5 @@
 from flask import Blueprint, Response, request, url_for
-from psycopg.errors import UniqueViolation
+from psycopg2.errors import UniqueViolation
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Conflict
