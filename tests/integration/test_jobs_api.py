@@ -3,12 +3,11 @@ import uuid
 import pytest
 
 from devstack.servers import free_port
-from tasks import very_slow_add
+from tasks import ledger, very_slow_add
 from tasks.config import Settings
 from tasks.extensions import db
 from tasks.jobs import start_job
 from tasks.models import Job
-from tasks.tracking import job_progress
 from tests.waiting import wait_for_job
 from web import create_app
 
@@ -48,18 +47,18 @@ def test_a_task_that_raises_leaves_a_failed_job_with_its_error(app, client, work
     assert done["result"] is None
 
 
-def a_job_row(app) -> uuid.UUID:
+def a_job_row(app, **fields) -> uuid.UUID:
     with app.app_context():
-        job = Job(kind="test", arguments={})
+        job = Job(kind="test", arguments={}, **fields)
         db.session.add(job)
         db.session.commit()
         return job.id
 
 
 def test_progress_reported_by_a_task_shows_on_the_job(app, client):
-    job_id = a_job_row(app)
+    job_id = a_job_row(app, state="running", deliveries=1)
     with app.app_context():
-        job_progress(str(job_id), 250, 1000)
+        ledger.progress(ledger.Delivery(job_id, 1, "running"), 250, 1000)
     assert client.get(f"/jobs/{job_id}").get_json()["progress"] == {
         "done": 250,
         "total": 1000,

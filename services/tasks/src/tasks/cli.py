@@ -1,6 +1,7 @@
 """Operations from a terminal: `flask products …` and `flask jobs …`."""
 
 import time
+import uuid
 from collections.abc import Callable
 
 import click
@@ -8,7 +9,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from tasks.extensions import db
-from tasks.jobs import JobConflict, cancel_job, find_job, retry_job
+from tasks.jobs import JobConflict, JobNotFound, cancel_job, find_job, retry_job
 from tasks.models import Job, JobState
 from tasks.seeding import seed_products
 
@@ -61,10 +62,10 @@ def show_command(job_id: str) -> None:
         click.echo(f"{column.name:>15}: {getattr(job, column.name)}")
 
 
-def _steer(action: Callable[[Job], Job], job_id: str) -> None:
+def _steer(action: Callable[[uuid.UUID], Job], job_id: str) -> None:
     try:
-        click.echo(_line(action(_job(job_id))))
-    except JobConflict as error:
+        click.echo(_line(action(_job(job_id).id)))
+    except (JobConflict, JobNotFound) as error:
         raise click.ClickException(str(error)) from None
 
 

@@ -31,6 +31,10 @@ class ConfigError(RuntimeError):
 
 
 SMTP_SECURITY = ("none", "starttls", "ssl")
+# What a delivery does with messages an earlier delivery handed to the server without
+# recording the outcome (its worker died mid-send): send them again (at least once) or hold
+# them for an operator (at most once).
+MAIL_UNCONFIRMED = ("resend", "hold")
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,17 @@ class SmtpSettings:
     security: str = "none"
     mail_from: str = "Products <alerts@localhost>"
     timeout: float = 10.0
+    unconfirmed: str = "resend"
+    batch_size: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "SmtpSettings":
         security = environ.get("SMTP_SECURITY", "none").lower()
         if security not in SMTP_SECURITY:
             raise ConfigError(f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}")
+        unconfirmed = environ.get("MAIL_UNCONFIRMED", cls.unconfirmed).lower()
+        if unconfirmed not in MAIL_UNCONFIRMED:
+            raise ConfigError(f"MAIL_UNCONFIRMED must be one of {', '.join(MAIL_UNCONFIRMED)}")
         default_port = {"none": 1025, "starttls": 587, "ssl": 465}[security]
         return cls(
             host=environ.get("SMTP_HOST", cls.host),
@@ -57,6 +66,8 @@ class SmtpSettings:
             security=security,
             mail_from=environ.get("MAIL_FROM", cls.mail_from),
             timeout=float(environ.get("SMTP_TIMEOUT", cls.timeout)),
+            unconfirmed=unconfirmed,
+            batch_size=int(environ.get("MAIL_BATCH_SIZE", cls.batch_size)),
         )
 
 
@@ -69,6 +80,8 @@ class SupplierSettings:
     read_timeout: float = 10.0
     retries: int = 4
     backoff: float = 0.5
+    breaker_threshold: int = 5
+    batch_size: int = 200
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "SupplierSettings":
@@ -80,6 +93,7 @@ class SupplierSettings:
             read_timeout=float(environ.get("SUPPLIER_READ_TIMEOUT", cls.read_timeout)),
             retries=int(environ.get("SUPPLIER_RETRIES", cls.retries)),
             backoff=float(environ.get("SUPPLIER_BACKOFF", cls.backoff)),
+            breaker_threshold=int(environ.get("SUPPLIER_BREAKER_THRESHOLD", cls.breaker_threshold)),
         )
 
 
@@ -195,12 +209,24 @@ class Settings:
             "CELERY": self.celery_config(),
         }
 
+    @property
+    def visibility_timeout(self) -> int:
+        """Redis redelivers a message unacknowledged this long: it must outlast the longest
+        delivery, or a running task is started twice. Every task ends by its hard time limit
+        (prefork kills it; tasks on the thread pool stop at their own deadline, before the soft
+        limit), so twice the hard limit leaves room for a worker that is slow to ack."""
+        return self.task_time_limit * 2
+
     def beat_schedule(self) -> dict[str, dict[str, Any]]:
         return {
             "requeue-stuck-jobs": {
                 "task": "tasks.requeue_stuck_jobs",
                 "schedule": self.beat_requeue_interval,
-                "kwargs": {"older_than": self.job_stuck_after},
+                "kwargs": {
+                    "older_than": self.job_stuck_after,
+                    # By then Redis would have delivered the message again, had it kept it.
+                    "running_longer_than": self.visibility_timeout + self.task_time_limit,
+                },
             },
             "expire-old-jobs": {
                 "task": "tasks.expire_old_jobs",
@@ -239,11 +265,9 @@ class Settings:
             "worker_enable_soft_shutdown_on_idle": True,
             "task_soft_time_limit": self.task_soft_time_limit,
             "task_time_limit": self.task_time_limit,
-            # Redis redelivers unacknowledged messages after the visibility timeout;
-            # it must outlast the longest task or a running task is started twice.
             # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
             "broker_transport_options": {
-                "visibility_timeout": self.task_time_limit * 2,
+                "visibility_timeout": self.visibility_timeout,
                 # Sweep for messages of dead workers every 10 s (kombu's default: ~100 s).
                 "unacked_restore_interval": 10,
                 "unacked_restore_throttle": 1,
@@ -268,7 +292,7 @@ class Settings:
             # Beat keeps its schedule in Redis and holds a lock there: a second beat waits
             # until the first has been gone for beat_lock_timeout seconds.
             # https://redbeat.readthedocs.io/en/latest/config.html
-            "beat_scheduler": "redbeat.RedBeatScheduler",
+            "beat_scheduler": "tasks.beat.ResilientRedBeatScheduler",
             "beat_schedule": self.beat_schedule(),
             "beat_max_loop_interval": min(5, self.beat_lock_timeout // 2 or 1),
             "redbeat_redis_url": self.broker_url,

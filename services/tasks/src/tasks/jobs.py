@@ -1,16 +1,20 @@
-"""Starting and steering background work. A job row is committed before its task is
-published, so a worker never looks for a row that is not there yet."""
+"""Starting and steering background work.
+
+A job row is committed before its task is published, so a worker never looks for a row that
+is not there yet. Every change of a job's state is one conditional UPDATE whose WHERE names
+the states it may leave: of concurrent requests for the same change exactly one wins.
+"""
 
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from celery import Task, current_app
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 
+from tasks.celery_app import JOB_HEADER
+from tasks.errors import as_transient
 from tasks.extensions import db
 from tasks.models import (
     ACTIVE_STATES,
@@ -21,8 +25,8 @@ from tasks.models import (
     OutboxMessage,
 )
 
-# What a publish raises when Redis is down or unreachable.
-PUBLISH_ERRORS = (OperationalError, RedisError, OSError)
+# An Idempotency-Key whose job vanished meanwhile (its publish failed) is tried again.
+IDEMPOTENT_INSERT_TRIES = 3
 
 
 class BrokerUnavailable(RuntimeError):
@@ -33,49 +37,61 @@ class JobConflict(RuntimeError):
     """The job is not in a state that allows what was asked."""
 
 
+class JobNotFound(LookupError):
+    """No job has this id."""
+
+
 def start_job(
     task: Task,
     arguments: dict[str, Any],
     *,
     idempotency_key: str | None = None,
-    with_job: Callable[[Job], None] | None = None,
+    with_job: Callable[[uuid.UUID], None] | None = None,
 ) -> tuple[Job, bool]:
     """Record a job (and what `with_job` adds, in the same transaction), then publish it.
 
-    Returns the job and whether it is new: a known `idempotency_key` returns its job.
+    Returns the job and whether it is new: a known `idempotency_key` returns its job, also
+    to concurrent requests; the same key with other arguments is a JobConflict.
     """
-    if idempotency_key is not None:
-        existing = _by_idempotency_key(task, arguments, idempotency_key)
-        if existing is not None:
-            return existing, False
-    job = Job(id=uuid.uuid4(), kind=task.name, arguments=arguments, idempotency_key=idempotency_key)
-    db.session.add(job)
-    db.session.flush()
-    if with_job is not None:
-        with_job(job)
-    try:
-        db.session.commit()
-    except IntegrityError:
+    for _ in range(IDEMPOTENT_INSERT_TRIES):
+        job = _insert_job(task, arguments, idempotency_key)
+        if job is not None:
+            break
         db.session.rollback()
-        existing = idempotency_key and _by_idempotency_key(task, arguments, idempotency_key)
-        if not existing:
-            raise
-        return existing, False
+        existing = db.session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        if existing is not None:
+            if (existing.kind, existing.arguments) != (task.name, arguments):
+                raise JobConflict(
+                    f"Idempotency-Key {idempotency_key!r} was used for a different request"
+                )
+            return existing, False
+    else:
+        raise JobConflict(f"Idempotency-Key {idempotency_key!r} is in use; try again")
+    if with_job is not None:
+        with_job(job.id)
+    db.session.commit()
     try:
         publish_job(job)
     except BaseException:
         # Not published, so no worker will ever pick it up: leave nothing behind.
-        db.session.delete(job)
+        db.session.execute(delete(Job).where(Job.id == job.id, Job.deliveries == 0))
         db.session.commit()
         raise
     return job, True
 
 
-def _by_idempotency_key(task: Task, arguments: dict[str, Any], key: str) -> Job | None:
-    job = db.session.scalar(select(Job).where(Job.idempotency_key == key))
-    if job is not None and (job.kind, job.arguments) != (task.name, arguments):
-        raise JobConflict(f"Idempotency-Key {key!r} was used for a different request")
-    return job
+def _insert_job(task: Task, arguments: dict[str, Any], idempotency_key: str | None) -> Job | None:
+    """The new job, or None when another holds `idempotency_key` (no exception, no 500)."""
+    statement = insert(Job).values(
+        id=uuid.uuid4(),
+        kind=task.name,
+        arguments=arguments,
+        idempotency_key=idempotency_key,
+        state=JobState.QUEUED,
+    )
+    if idempotency_key is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=[Job.idempotency_key])
+    return db.session.scalar(statement.returning(Job))
 
 
 def publish_job(job: Job) -> None:
@@ -83,9 +99,16 @@ def publish_job(job: Job) -> None:
     try:
         # The result lives on the job row. Skipping Celery's result store also spares the
         # publish its subscription to Redis, which fails badly while Redis is down.
-        task.apply_async(kwargs=job.arguments, task_id=str(job.id), ignore_result=True)
-    except PUBLISH_ERRORS as exc:
-        raise BrokerUnavailable("the job queue is unavailable; nothing was started") from exc
+        task.apply_async(
+            kwargs=job.arguments,
+            task_id=str(job.id),
+            ignore_result=True,
+            headers={JOB_HEADER: True},
+        )
+    except Exception as error:
+        if as_transient(error) is None:
+            raise
+        raise BrokerUnavailable("the job queue is unavailable; nothing was started") from error
 
 
 def find_job(job_id: str) -> Job | None:
@@ -96,37 +119,73 @@ def find_job(job_id: str) -> Job | None:
     return db.session.get(Job, key)
 
 
-def retry_job(job: Job) -> Job:
+def _conflict_or_missing(job_id: uuid.UUID, wanted: str) -> Exception:
+    state = db.session.scalar(select(Job.state).where(Job.id == job_id))
+    db.session.rollback()
+    if state is None:
+        return JobNotFound(f"no job {job_id}")
+    return JobConflict(f"a {state} job cannot be {wanted}")
+
+
+def retry_job(job_id: uuid.UUID) -> Job:
     """Queue a failed, dead or cancelled job again; resumable work carries on where it stopped
-    and email refused for good is tried once more."""
-    if job.state not in RETRYABLE_STATES:
-        raise JobConflict(f"a {job.state} job cannot be retried")
-    previous = (job.state, job.attempts, job.error, job.finished_at)
-    job.state, job.attempts, job.error, job.finished_at = JobState.QUEUED, 0, None, None
+    and email not sent for good is tried once more."""
+    before = (
+        select(Job.id, Job.state, Job.attempts, Job.error, Job.finished_at)
+        .where(Job.id == job_id)
+        .with_for_update()
+        .subquery("before")
+    )
+    row = db.session.execute(
+        update(Job)
+        .where(Job.id == before.c.id, before.c.state.in_(RETRYABLE_STATES))
+        .values(
+            state=JobState.QUEUED, attempts=0, error=None, finished_at=None, updated_at=func.now()
+        )
+        .returning(
+            Job.deliveries, before.c.state, before.c.attempts, before.c.error, before.c.finished_at
+        )
+    ).first()
+    if row is None:
+        raise _conflict_or_missing(job_id, "retried")
+    deliveries, *previous = row
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.job_id == job.id, OutboxMessage.state == MessageState.FAILED)
+        .where(
+            OutboxMessage.job_id == job_id,
+            OutboxMessage.state.in_([MessageState.FAILED, MessageState.HELD]),
+        )
         .values(state=MessageState.PENDING, error=None)
     )
     db.session.commit()
+    job = db.session.get(Job, job_id)
     try:
         publish_job(job)
     except BrokerUnavailable:
-        job.state, job.attempts, job.error, job.finished_at = previous
+        # Back as it was, unless a delivery claimed it meanwhile (then it was published after all).
+        state, attempts, error, finished_at = previous
+        db.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.QUEUED, Job.deliveries == deliveries)
+            .values(state=state, attempts=attempts, error=error, finished_at=finished_at)
+        )
         db.session.commit()
         raise
     return job
 
 
-def cancel_job(job: Job) -> Job:
+def cancel_job(job_id: uuid.UUID) -> Job:
     """Cancel a queued or running job: a worker skips its task, or stops at the next checkpoint.
 
     No Celery revoke: workers would remember the id and drop the task of a later retry.
     """
-    if job.state not in ACTIVE_STATES:
-        raise JobConflict(f"a {job.state} job cannot be cancelled")
-    job.state = JobState.CANCELLED
-    job.finished_at = func.now()
+    job = db.session.scalar(
+        update(Job)
+        .where(Job.id == job_id, Job.state.in_(ACTIVE_STATES))
+        .values(state=JobState.CANCELLED, finished_at=func.now(), updated_at=func.now())
+        .returning(Job)
+    )
+    if job is None:
+        raise _conflict_or_missing(job_id, "cancelled")
     db.session.commit()
-    db.session.refresh(job)
     return job

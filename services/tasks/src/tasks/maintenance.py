@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from celery import shared_task
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 
 from tasks.extensions import db
 from tasks.jobs import BrokerUnavailable, publish_job
@@ -11,15 +11,26 @@ from tasks.models import Job, JobState
 
 
 @shared_task(name="tasks.requeue_stuck_jobs")
-def requeue_stuck_jobs(older_than: int) -> int:
-    """Publish again the jobs still queued and never started after `older_than` seconds:
-    their message was lost (say, Redis lost data). Tasks are idempotent and deliveries are
-    counted, so a second message for a job does no harm."""
-    cutoff = func.now() - timedelta(seconds=older_than)
+def requeue_stuck_jobs(older_than: int, running_longer_than: int) -> int:
+    """Publish again the jobs whose message was lost: queued and untouched for `older_than`
+    seconds (say, Redis lost data), or running for longer than any delivery can run (its
+    worker died, or its end could not be recorded, and Redis no longer holds the message).
+    Tasks are idempotent and deliveries are counted, so a second message does no harm."""
     stuck = db.session.scalars(
         select(Job)
-        .where(Job.state == JobState.QUEUED, Job.started_at.is_(None), Job.created_at < cutoff)
-        .order_by(Job.created_at)
+        .where(
+            or_(
+                and_(
+                    Job.state == JobState.QUEUED,
+                    Job.updated_at < func.now() - timedelta(seconds=older_than),
+                ),
+                and_(
+                    Job.state == JobState.RUNNING,
+                    Job.claimed_at < func.now() - timedelta(seconds=running_longer_than),
+                ),
+            )
+        )
+        .order_by(Job.updated_at)
         .limit(1000)
     ).all()
     db.session.commit()

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from tasks import database
-from tasks.jobs import BrokerUnavailable, JobConflict
+from tasks.jobs import BrokerUnavailable, JobConflict, JobNotFound
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -53,6 +53,10 @@ def _job_conflict(error: JobConflict) -> tuple[Response, int]:
     return error_response(409, "conflict", str(error))
 
 
+def _job_not_found(error: JobNotFound) -> tuple[Response, int]:
+    return error_response(404, "not_found", str(error))
+
+
 def _unexpected(error: Exception) -> tuple[Response, int]:
     current_app.logger.error("unhandled error", exc_info=error)
     return _http_error(InternalServerError())
@@ -64,4 +68,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(BrokerUnavailable, _broker_unavailable)
     app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(JobConflict, _job_conflict)
+    app.register_error_handler(JobNotFound, _job_not_found)
     app.register_error_handler(Exception, _unexpected)

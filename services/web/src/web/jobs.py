@@ -1,3 +1,4 @@
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ IDEMPOTENCY_KEY_MAX = 200
 
 
 def accept_job(
-    task: Task, arguments: dict[str, Any], with_job: Callable[[Job], None] | None = None
+    task: Task, arguments: dict[str, Any], with_job: Callable[[uuid.UUID], None] | None = None
 ) -> tuple[dict, int, dict[str, str]]:
     """Start `task` as a job; 202 Accepted with the job to follow at its Location.
 
@@ -61,12 +62,12 @@ def get_job(job_id: str) -> dict:
     return job_schema.dump(_job_or_404(job_id))
 
 
-@bp.post("/<job_id>/retry")
-def retry(job_id: str) -> tuple[dict, int, dict[str, str]]:
-    job = retry_job(_job_or_404(job_id))
+@bp.post("/<uuid:job_id>/retry")
+def retry(job_id: uuid.UUID) -> tuple[dict, int, dict[str, str]]:
+    job = retry_job(job_id)
     return job_schema.dump(job), 202, {"Location": url_for("jobs.get_job", job_id=job.id)}
 
 
-@bp.delete("/<job_id>")
-def cancel(job_id: str) -> dict:
-    return job_schema.dump(cancel_job(_job_or_404(job_id)))
+@bp.delete("/<uuid:job_id>")
+def cancel(job_id: uuid.UUID) -> dict:
+    return job_schema.dump(cancel_job(job_id))

@@ -83,7 +83,9 @@ def start_alert(product_id: int) -> tuple[dict, int, dict[str, str]]:
     return accept_job(
         send_product_alert,
         {"product_id": product_id, **alert},
-        with_job=lambda job: outbox_alerts(job.id, product, alert["reason"], alert["recipients"]),
+        with_job=lambda job_id: outbox_alerts(
+            job_id, product, alert["reason"], alert["recipients"]
+        ),
     )
 
 

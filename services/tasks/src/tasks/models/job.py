@@ -39,8 +39,12 @@ class Job(db.Model):
     arguments: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED, index=True)
-    # Deliveries of the task that started running: Redis keeps no delivery count.
+    # Deliveries of the task that started running since the job was last (re)queued by
+    # someone: Redis keeps no delivery count. Reset by a retry.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Every delivery ever claimed; never reset. A delivery's number is its token: the
+    # hooks of an older delivery cannot overwrite what a newer one recorded.
+    deliveries: Mapped[int] = mapped_column(default=0, server_default="0")
     progress_done: Mapped[int | None]
     progress_total: Mapped[int | None]
     # Resumable work: where it got to (committed with the work itself) and where it ends.
@@ -52,4 +56,8 @@ class Job(db.Model):
         DateTime(timezone=True), server_default=func.now(), index=True
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -10,8 +10,13 @@ from tasks.extensions import db
 
 class MessageState(StrEnum):
     PENDING = "pending"
+    # Handed to the SMTP server by a delivery that has not recorded the outcome yet. Found
+    # so by a later delivery, its fate is unknown: its worker died mid-send.
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # Fate unknown and MAIL_UNCONFIRMED=hold: kept for an operator; a job retry resends it.
+    HELD = "held"
 
 
 class OutboxMessage(db.Model):
@@ -19,7 +24,9 @@ class OutboxMessage(db.Model):
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state_known"),
+        CheckConstraint(
+            "state IN ('pending', 'sending', 'sent', 'failed', 'held')", name="state_known"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
