@@ -1,22 +1,28 @@
-"""Email from the outbox over SMTP: one connection per batch, each message sent once."""
+"""Email from the outbox over SMTP: one connection per delivery, messages sent in batches.
+
+Each batch is marked `sending` (committed) before the server sees it, and `sent` once the
+server accepted it. A worker that dies in between leaves messages whose fate is unknown: the
+next delivery finds them `sending` and, as MAIL_UNCONFIRMED says, sends them again with the
+same Message-ID (at least once) or holds them for an operator (at most once).
+"""
 
 import smtplib
 import ssl
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select, update
 
 from tasks.config import SmtpSettings
 from tasks.errors import TransientError
 from tasks.extensions import db
-from tasks.models import MessageState, OutboxMessage, Product
-from tasks.retrying import retry_later
+from tasks.models import Job, JobState, MessageState, OutboxMessage, Product
 
 ALERT_SUBJECTS = {
     "price_drop": "Price drop: {name} is now {price}",
@@ -29,7 +35,7 @@ class TransientMailError(TransientError):
 
 
 class PermanentMailError(Exception):
-    """Some messages were refused for good (5xx)."""
+    """Some messages were refused for good (5xx), or are held with their fate unknown."""
 
 
 def outbox_alerts(job_id: uuid.UUID, product: Product, reason: str, recipients: list[str]) -> None:
@@ -41,7 +47,7 @@ def outbox_alerts(job_id: uuid.UUID, product: Product, reason: str, recipients: 
     )
 
 
-def _email(message: OutboxMessage, mail_from: str) -> EmailMessage:
+def _email(message: Row[Any], mail_from: str) -> EmailMessage:
     email = EmailMessage()
     email["From"] = mail_from
     email["To"] = message.recipient
@@ -81,7 +87,8 @@ def smtp_connection(settings: SmtpSettings) -> Iterator[smtplib.SMTP]:
             smtp.close()
 
 
-def _refusal_code(error: smtplib.SMTPException) -> int | None:
+def _refusal_code(error: Exception) -> int | None:
+    """The SMTP reply code that refused a message; None when no reply came (network error)."""
     if isinstance(error, smtplib.SMTPResponseException):
         return error.smtp_code
     if isinstance(error, smtplib.SMTPRecipientsRefused):
@@ -89,24 +96,96 @@ def _refusal_code(error: smtplib.SMTPException) -> int | None:
     return None
 
 
-def send_outbox(job_id: uuid.UUID) -> dict[str, int]:
-    """Send the job's pending messages over one connection.
+@dataclass
+class _Outcome:
+    """What became of a batch, recorded in one transaction."""
 
-    Each message is locked while it is sent and marked sent in the same transaction, so
-    two deliveries of the task never both send it. A 5xx refusal fails that message at
-    once; a 4xx or a network error stops the batch for a retry, keeping what was sent.
-    """
-    settings: SmtpSettings = current_app.config["SMTP"]
-    pending = db.session.scalars(
+    sent: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+    unsent: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+
+    def record(self, unconfirmed: str) -> None:
+        def settle(ids: Sequence[int], **values: Any) -> None:
+            if ids:
+                db.session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.state == MessageState.SENDING)
+                    .values(**values)
+                )
+
+        settle(self.sent, state=MessageState.SENT, sent_at=func.now(), error=None)
+        for message_id, error in self.refused.items():
+            settle([message_id], state=MessageState.FAILED, error=error)
+        settle(self.unsent, state=MessageState.PENDING)
+        settle(self.unknown, state=_unconfirmed_state(unconfirmed))
+        db.session.commit()
+
+
+def _unconfirmed_state(policy: str) -> MessageState:
+    return MessageState.HELD if policy == "hold" else MessageState.PENDING
+
+
+def _settle_unconfirmed(job_id: uuid.UUID, policy: str) -> None:
+    """Messages an earlier delivery left `sending`: their worker died mid-send."""
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.job_id == job_id, OutboxMessage.state == MessageState.SENDING)
+        .values(state=_unconfirmed_state(policy))
+    )
+    db.session.commit()
+
+
+def _claim_batch(job_id: uuid.UUID, size: int) -> list[Row[Any]]:
+    """Mark the next pending messages `sending` and commit, before the server sees them."""
+    if db.session.scalar(select(Job.state).where(Job.id == job_id)) == JobState.CANCELLED:
+        db.session.commit()
+        return []
+    chosen = (
         select(OutboxMessage.id)
         .where(OutboxMessage.job_id == job_id, OutboxMessage.state == MessageState.PENDING)
         .order_by(OutboxMessage.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    batch = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(chosen.scalar_subquery()))
+        .values(state=MessageState.SENDING, attempts=OutboxMessage.attempts + 1)
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.job_id,
+            OutboxMessage.recipient,
+            OutboxMessage.subject,
+            OutboxMessage.body,
+        )
     ).all()
     db.session.commit()
-    if pending:
-        with smtp_connection(settings) as smtp:
-            for outbox_id in pending:
-                _send_one(smtp, outbox_id, settings.mail_from)
+    return sorted(batch, key=lambda message: message.id)
+
+
+def _send_batch(smtp: smtplib.SMTP, batch: list[Row[Any]], settings: SmtpSettings) -> None:
+    """Send each message; a 5xx fails that message, a 4xx or a network error stops the batch
+    for a retry, keeping what was sent."""
+    outcome = _Outcome()
+    for index, message in enumerate(batch):
+        try:
+            smtp.send_message(_email(message, settings.mail_from))
+        except (OSError, smtplib.SMTPException) as error:
+            code = _refusal_code(error)
+            if code is not None and 500 <= code < 600:
+                outcome.refused[message.id] = str(error)
+                continue
+            # A reply (4xx) means the server did not take it; no reply means it may have.
+            (outcome.unsent if code is not None else outcome.unknown).append(message.id)
+            outcome.unsent += [later.id for later in batch[index + 1 :]]
+            outcome.record(settings.unconfirmed)
+            raise TransientMailError(f"sending to {message.recipient} failed: {error}") from error
+        outcome.sent.append(message.id)
+    outcome.record(settings.unconfirmed)
+
+
+def _summary(job_id: uuid.UUID) -> dict[str, int]:
     counts = dict(
         db.session.execute(
             select(OutboxMessage.state, func.count())
@@ -114,42 +193,34 @@ def send_outbox(job_id: uuid.UUID) -> dict[str, int]:
             .group_by(OutboxMessage.state)
         ).all()
     )
-    summary = {state.value: counts.get(state.value, 0) for state in MessageState}
-    if summary["failed"]:
-        raise PermanentMailError(
-            f"{summary['failed']} of {sum(summary.values())} messages were refused for good"
-        )
-    return summary
-
-
-def _send_one(smtp: smtplib.SMTP, outbox_id: int, mail_from: str) -> None:
-    message = db.session.scalar(
-        select(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.state == MessageState.PENDING)
-        .with_for_update(skip_locked=True)
-    )
-    if message is None:  # sent meanwhile, or being sent by another delivery
-        db.session.commit()
-        return
-    message.attempts += 1
-    try:
-        smtp.send_message(_email(message, mail_from))
-    except (OSError, smtplib.SMTPException) as error:
-        code = _refusal_code(error)
-        if code is not None and 500 <= code < 600:
-            message.state, message.error = MessageState.FAILED, str(error)
-            db.session.commit()
-            return
-        db.session.rollback()
-        raise TransientMailError(f"sending to {message.recipient} failed: {error}") from error
-    message.state, message.sent_at, message.error = MessageState.SENT, func.now(), None
     db.session.commit()
+    return {state.value: counts.get(state.value, 0) for state in MessageState}
+
+
+def send_outbox(job_id: uuid.UUID) -> dict[str, int]:
+    """Send the job's pending messages over one connection, a batch at a time."""
+    settings: SmtpSettings = current_app.config["SMTP"]
+    _settle_unconfirmed(job_id, settings.unconfirmed)
+    if _summary(job_id)["pending"]:
+        with smtp_connection(settings) as smtp:
+            while batch := _claim_batch(job_id, settings.batch_size):
+                _send_batch(smtp, batch, settings)
+    summary = _summary(job_id)
+    problems = []
+    if summary["failed"]:
+        problems.append(f"{summary['failed']} were refused for good")
+    if summary["held"]:
+        problems.append(
+            f"{summary['held']} are held: their delivery is unconfirmed (a worker died while "
+            "sending them); retry the job to send them again"
+        )
+    if problems:
+        total = sum(summary.values())
+        raise PermanentMailError(f"of {total} messages, {' and '.join(problems)}")
+    return summary
 
 
 @shared_task(name="tasks.send_product_alert", bind=True)
 def send_product_alert(self: Any, **arguments: Any) -> dict[str, int]:
     """Email a product alert to its recipients; the messages wait in the outbox."""
-    try:
-        return send_outbox(uuid.UUID(self.request.id))
-    except TransientMailError as error:
-        retry_later(self, error)
+    return send_outbox(uuid.UUID(self.request.id))
