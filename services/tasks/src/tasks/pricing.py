@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, select, true, update
 
 from tasks.extensions import db
 from tasks.models import Job, JobState, Product
+from tasks.scope import fix_scope
 
 CHUNK_SIZE = 10_000
 
@@ -51,18 +52,6 @@ class PriceChange:
         return func.greatest(changed, 0)
 
 
-def _fix_scope(job_id: uuid.UUID, change: PriceChange) -> None:
-    """On the first delivery: the rows in scope are those that exist now, up to the largest id."""
-    job = db.session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one()
-    if job.checkpoint_end is None:
-        end = db.session.scalar(select(func.coalesce(func.max(Product.id), 0)))
-        job.checkpoint, job.checkpoint_end, job.progress_done = 0, end, 0
-        job.progress_total = db.session.scalar(
-            select(func.count()).select_from(Product).where(change.matches(), Product.id <= end)
-        )
-    db.session.commit()
-
-
 def _apply_next_chunk(job_id: uuid.UUID, change: PriceChange, chunk_size: int) -> bool:
     """Change one id range and move the checkpoint in the same transaction. False when done.
 
@@ -88,7 +77,7 @@ def _apply_next_chunk(job_id: uuid.UUID, change: PriceChange, chunk_size: int) -
 def apply_price_change(
     job_id: uuid.UUID, change: PriceChange, chunk_size: int = CHUNK_SIZE
 ) -> dict:
-    _fix_scope(job_id, change)
+    fix_scope(job_id, change.matches())
     while _apply_next_chunk(job_id, change, chunk_size):
         pass
     job = db.session.get(Job, job_id)
