@@ -11,10 +11,12 @@ from typing import Any
 class SupplierServer:
     def __init__(self) -> None:
         self.offers: dict[str, dict[str, Any]] = {}
-        #: Per sku, what the next requests get: "500", "503", "429:<seconds>", "slow:<seconds>".
+        #: Per sku, what the next requests get: "500", "503", "429:<seconds>", "slow:<seconds>",
+        #: "wait" (no answer until `gate` is set).
         self.script: dict[str, list[str]] = defaultdict(list)
         self.always: dict[str, str] = {}
         self.delay = 0.0
+        self.gate = threading.Event()
         self.arrivals: list[tuple[float, str]] = []
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -29,6 +31,7 @@ class SupplierServer:
             self.script.clear()
             self.always.clear()
             self.delay = 0.0
+            self.gate = threading.Event()
             self.arrivals.clear()
             self.in_flight = self.max_in_flight = 0
 
@@ -60,6 +63,9 @@ class SupplierServer:
                 action = supplier._next_action(sku)
                 try:
                     time.sleep(supplier.delay)
+                    if action == "wait":
+                        supplier.gate.wait(60)
+                        action = "ok"
                     if action.startswith("slow:"):
                         time.sleep(float(action.split(":")[1]))
                         action = "ok"

@@ -12,12 +12,17 @@ from tasks.seeding import seed_products
 from web import create_app
 
 
-def app_on_redis_db(settings: Settings, number: int) -> Flask:
+def app_on_redis_db(settings: Settings, number: int, **environ: str) -> Flask:
     """The app, publishing to another Redis database: only workers started on it consume."""
     redis_url = settings.broker_url.rsplit("/", 1)[0] + f"/{number}"
     return create_app(
         Settings.from_env(
-            {"APP_ENV": "test", "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url}
+            {
+                "APP_ENV": "test",
+                "DATABASE_URL": settings.database_url,
+                "REDIS_URL": redis_url,
+                **environ,
+            }
         )
     )
 

@@ -1,11 +1,17 @@
+import socketserver
+import threading
+from collections import Counter
 from decimal import Decimal
 
 import pytest
+import redis
 from sqlalchemy import select
 
+from devstack.servers import wait_until
 from tasks.extensions import db
 from tasks.models import Product
-from tests.integration.helpers import seed
+from tests import processes
+from tests.integration.helpers import app_on_redis_db, seed
 from tests.waiting import wait_for_job
 
 pytestmark = pytest.mark.integration
@@ -106,3 +112,130 @@ def test_the_rate_limit_holds_across_worker_processes(app, client, supplier, wor
         sum(1 for later in arrivals[i:] if later - at < 0.95) for i, at in enumerate(arrivals)
     )
     assert busiest <= 20
+
+
+@pytest.fixture
+def io_worker(migrated, servers, worker_settings, tmp_path):
+    """Starts a worker like the io process (a thread pool, which enforces no time limit) on
+    its own Redis database; returns a client of an app that publishes there, with the same
+    time limits (they travel in the message). By default a 6 s hard limit: the sync's own
+    deadline falls 3 s in."""
+    started: list = []
+
+    def start(CELERY_TASK_TIME_LIMIT: str = "6", **settings: str):
+        app = app_on_redis_db(migrated, 7, CELERY_TASK_TIME_LIMIT=CELERY_TASK_TIME_LIMIT)
+        broker = app.config["CELERY"]["broker_url"]
+        redis.Redis.from_url(broker).flushdb()
+        process, _ = processes.start_worker(
+            servers.database_url,
+            broker,
+            tmp_path,
+            "io",
+            **{
+                **worker_settings,
+                "CELERY_POOL": "threads",
+                "CELERY_CONCURRENCY": "4",
+                "CELERY_TASK_TIME_LIMIT": CELERY_TASK_TIME_LIMIT,
+                "SUPPLIER_CONCURRENCY": "2",
+                "SUPPLIER_BATCH_SIZE": "4",
+                **settings,
+            },
+        )
+        started.append(process)
+        return app.test_client(), redis.Redis.from_url(broker)
+
+    yield start
+    for process in started:
+        processes.stop(process)
+
+
+def task_ended(broker: redis.Redis) -> bool:
+    """No message of the broker is queued or held unacknowledged: nothing can run again."""
+    return broker.llen("io") == 0 and broker.hlen("unacked") == 0
+
+
+def test_a_sync_longer_than_its_time_limit_stops_is_never_run_twice_and_resumes(
+    app, supplier, io_worker
+):
+    skus = catalogue(app, supplier, 40, "DLN-")
+    supplier.delay = 0.5  # 40 products, 2 at a time: 10 s, past the deadline
+    client, broker = io_worker()
+    location = client.post("/products/sync").headers["Location"]
+    stopped = wait_for_job(client, location, FINAL, timeout=60)
+    assert stopped["state"] == "failed", stopped
+    assert "stopped at its time limit" in stopped["error"]
+    assert stopped["progress"]["done"] < 40
+    assert stopped["attempts"] == 1
+    wait_until(lambda: task_ended(broker), 30, "the sync's message to be acknowledged")
+    assert max(Counter(sku for _, sku in supplier.arrivals).values()) == 1
+
+    supplier.delay = 0
+    assert client.post(f"{location}/retry").status_code == 202
+    done = wait_for_job(client, location, FINAL, timeout=60)
+    assert done["state"] == "succeeded", done
+    assert done["result"] == {"updated": 40, "unknown": 0, "failed": 0}
+    # Resumed after the checkpoint: no product was asked for twice.
+    assert Counter(sku for _, sku in supplier.arrivals) == Counter(skus)
+
+
+def test_a_cancelled_sync_stops_at_its_next_batch(app, supplier, io_worker):
+    skus = catalogue(app, supplier, 40, "CNS-")
+    for sku in skus[4:]:
+        supplier.script[sku] = ["wait"]  # the second batch waits for the gate
+    client, broker = io_worker(CELERY_TASK_TIME_LIMIT="120")
+    location = client.post("/products/sync").headers["Location"]
+    wait_until(
+        lambda: (client.get(location).get_json()["progress"] or {}).get("done", 0) == 4,
+        30,
+        "the first batch to be saved",
+    )
+    assert client.delete(location).status_code == 200
+    supplier.gate.set()
+    wait_until(lambda: task_ended(broker), 30, "the sync to stop")
+    assert client.get(location).get_json()["state"] == "cancelled"
+    assert len(supplier.arrivals) <= 8, "the sync went on past its next batch"
+
+
+class ClosingServer:
+    """Accepts connections and closes them at once: a supplier that cannot be reached."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _handler(self) -> type[socketserver.BaseRequestHandler]:
+        server = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                server.accepted += 1
+
+        return Handler
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_an_unreachable_supplier_fails_the_sync_after_a_few_calls_not_all(app, io_worker):
+    seed(app, 50, "UNR-")
+    closing = ClosingServer()
+    try:
+        client, _ = io_worker(
+            SUPPLIER_API_URL=closing.url,
+            SUPPLIER_RETRIES="1",
+            SUPPLIER_BREAKER_THRESHOLD="3",
+            CELERY_TASK_TIME_LIMIT="120",
+        )
+        location = client.post("/products/sync").headers["Location"]
+        done = wait_for_job(client, location, FINAL, timeout=60)
+    finally:
+        closing.stop()
+    assert done["state"] == "failed", done
+    assert "the supplier is unreachable: 3 calls in a row could not connect" in done["error"]
+    assert done["progress"]["done"] == 0, "unreachable products must be tried again on retry"
+    # At most the calls under way when the breaker opened, each with its one retry.
+    assert closing.accepted <= (3 + 2) * 2

@@ -94,6 +94,7 @@ class SupplierSettings:
             retries=int(environ.get("SUPPLIER_RETRIES", cls.retries)),
             backoff=float(environ.get("SUPPLIER_BACKOFF", cls.backoff)),
             breaker_threshold=int(environ.get("SUPPLIER_BREAKER_THRESHOLD", cls.breaker_threshold)),
+            batch_size=int(environ.get("SUPPLIER_BATCH_SIZE", cls.batch_size)),
         )
 
 

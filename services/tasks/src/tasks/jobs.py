@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from celery import Task, current_app
+from celery import Task
+from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -95,7 +96,9 @@ def _insert_job(task: Task, arguments: dict[str, Any], idempotency_key: str | No
 
 
 def publish_job(job: Job) -> None:
-    task = current_app.tasks[job.kind]
+    # This Flask app's own Celery app: with several apps in one process (tests), Celery's
+    # "current" app need not be this one.
+    task = current_app.extensions["celery"].tasks[job.kind]
     try:
         # The result lives on the job row. Skipping Celery's result store also spares the
         # publish its subscription to Redis, which fails badly while Redis is down.

@@ -15,6 +15,8 @@ from sqlalchemy.engine import CursorResult
 from tasks.extensions import db
 from tasks.models import ACTIVE_STATES, Job, JobState
 
+FINISHABLE_STATES = (*ACTIVE_STATES, JobState.FAILED, JobState.DEAD)
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -81,10 +83,11 @@ def progress(delivery: Delivery, done: int, total: int) -> None:
 
 
 def succeeded(delivery: Delivery, result: Any) -> None:
-    """Any delivery that finishes its work ends an active job: the work is done."""
+    """Any delivery that finishes the work ends the job succeeded, even one that another
+    delivery's failure overtook: the work is done. Only a cancel stands."""
     _execute(
         update(Job)
-        .where(Job.id == delivery.job_id, Job.state.in_(ACTIVE_STATES))
+        .where(Job.id == delivery.job_id, Job.state.in_(FINISHABLE_STATES))
         .values(
             state=JobState.SUCCEEDED,
             result=result,

@@ -266,7 +266,7 @@ def sync_products(
         f"could not connect to {settings.base_url}"
     )
 
-    out_of_time = NotTried(f"stopped at its time limit after {tally.done} of {total} products")
+    out_of_time = NotTried("stopped at its time limit")
 
     def fetch(sku: str) -> Offer | SupplierError | NotTried | None:
         if time.monotonic() >= deadline:
@@ -289,15 +289,21 @@ def sync_products(
     ):
         while batch := _next_batch(delivery.job_id, product_ids, settings.batch_size):
             results = list(pool.map(fetch, [sku for _, sku in batch]))
-            # The checkpoint moves past the products tried before the first one that was not.
-            cut = next((i for i, r in enumerate(results) if isinstance(r, NotTried)), len(results))
+            # The checkpoint moves past the products tried before the first one that was not
+            # (or that could not connect, once the breaker is open: those are tried again).
+            stop_at = (NotTried, SupplierUnreachable) if breaker.open else NotTried
+            cut = next((i for i, r in enumerate(results) if isinstance(r, stop_at)), len(results))
             tried: list[Offer | SupplierError | None] = results[:cut]  # type: ignore[assignment]
             tally.add(tried)
             if cut:
                 offers = [result for result in tried if isinstance(result, Offer)]
                 _save_batch(delivery, offers, batch[cut - 1][0], tally)
             if cut < len(results):
-                raise SyncStopped(f"{results[cut].reason}; retry the job to resume")  # type: ignore[union-attr]
+                reason = unreachable if breaker.open else results[cut]
+                raise SyncStopped(
+                    f"{reason.reason} after {tally.done} of {total} products; "  # type: ignore[union-attr]
+                    "retry the job to resume"
+                )
     if tally.failed:
         more = " …" if tally.failed > len(tally.failed_skus) else ""
         raise SupplierError(
