@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Ignore
 from flask import current_app
 from sqlalchemy import Row, func, select, update
 
@@ -139,8 +140,9 @@ def _settle_unconfirmed(job_id: uuid.UUID, policy: str) -> None:
 def _claim_batch(job_id: uuid.UUID, size: int) -> list[Row[Any]]:
     """Mark the next pending messages `sending` and commit, before the server sees them."""
     if db.session.scalar(select(Job.state).where(Job.id == job_id)) == JobState.CANCELLED:
+        # Stopped by a cancel: this delivery records nothing (a retry may already run).
         db.session.commit()
-        return []
+        raise Ignore()
     chosen = (
         select(OutboxMessage.id)
         .where(OutboxMessage.job_id == job_id, OutboxMessage.state == MessageState.PENDING)

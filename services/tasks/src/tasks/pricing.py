@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Ignore
 from flask import current_app
 from sqlalchemy import ColumnElement, and_, func, select, true, update
 
@@ -59,7 +60,11 @@ def _apply_next_chunk(job_id: uuid.UUID, change: PriceChange, chunk_size: int) -
     each range is changed once.
     """
     job = db.session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one()
-    if job.state == JobState.CANCELLED or job.checkpoint >= job.checkpoint_end:
+    if job.state == JobState.CANCELLED:
+        # Stopped by a cancel: this delivery records nothing (a retry may already run).
+        db.session.commit()
+        raise Ignore()
+    if job.checkpoint >= job.checkpoint_end:
         db.session.commit()
         return False
     start, stop = job.checkpoint, min(job.checkpoint + chunk_size, job.checkpoint_end)
@@ -81,7 +86,7 @@ def apply_price_change(
     while _apply_next_chunk(job_id, change, chunk_size):
         pass
     job = db.session.get(Job, job_id)
-    return {"updated": job.progress_done, "cancelled": job.state == JobState.CANCELLED}
+    return {"updated": job.progress_done}
 
 
 @shared_task(name="tasks.apply_price_change", bind=True)
