@@ -88,6 +88,10 @@ def test_404s_name_what_is_unknown(client):
     assert client.delete(f"/products/{gone}").get_json()["error"]["message"] == f"no product {gone}"
     assert client.get(f"/jobs/{job}").get_json()["error"]["message"] == f"no job {job}"
     assert client.get("/nowhere").get_json()["error"]["message"] == "no route /nowhere"
+    # An id larger than the column can hold matches no route at all.
+    assert client.get("/products/2147483648").get_json()["error"]["message"] == (
+        "no route /products/2147483648"
+    )
 
 
 def test_405_names_the_methods_allowed(client):

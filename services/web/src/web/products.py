@@ -12,6 +12,7 @@ from tasks.supplier import sync_products_task
 from web.jobs import accept_job
 from web.payload import json_object, paginated
 from web.schemas import (
+    INT4_MAX,
     AlertArgs,
     PageArgs,
     PriceChangeArgs,
@@ -21,7 +22,9 @@ from web.schemas import (
 
 bp = Blueprint("products", __name__, url_prefix="/products")
 
-PRODUCT_ID = "<int:product_id>"
+# products.id is an INTEGER: a larger id in the path matches no route (404), instead of
+# reaching PostgreSQL as a number it refuses.
+PRODUCT_ID = f"<int(max={INT4_MAX}):product_id>"
 
 
 def _product_or_404(product_id: int) -> Product:
