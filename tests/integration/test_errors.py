@@ -1,6 +1,8 @@
 """Errors say what went wrong; every response carries a request id; every unexpected
 error is logged with its traceback and that id."""
 
+import io
+import json
 import logging
 import uuid
 
@@ -108,3 +110,30 @@ def test_413_says_how_large_a_body_may_be(client, app):
     response = client.post("/products", data="x" * (limit + 1), content_type="application/json")
     assert response.status_code == 413
     assert response.get_json()["error"]["message"] == f"the request body is over {limit} bytes"
+
+
+def streamed(client, body: bytes):
+    """POST `body` as a server passes on a chunked one: its length unknown to the app, the
+    stream ended by the server (wsgi.input_terminated, as gunicorn sets it)."""
+    return client.post(
+        "/products",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_streamed_body_up_to_the_limit_is_read_whole(client, app):
+    body = json.dumps({"sku": "A", "name": "A", "price": "1.00"}).encode()
+    padded = body + b" " * (app.config["MAX_CONTENT_LENGTH"] - len(body))
+    assert streamed(client, padded).status_code == 201
+
+
+def test_a_streamed_body_over_the_limit_is_a_413_even_when_its_start_parses(client, app):
+    body = json.dumps({"sku": "A", "name": "A", "price": "1.00"}).encode()
+    padded = body + b" " * (app.config["MAX_CONTENT_LENGTH"] - len(body) + 1)
+    response = streamed(client, padded)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "request_entity_too_large"
+    assert client.get("/products").get_json()["total"] == 0

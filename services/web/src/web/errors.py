@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
+from gunicorn.http.errors import ParseException as MalformedRequest
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import (
@@ -101,6 +102,12 @@ def _database_error(error: SQLAlchemyError) -> tuple[Response, int]:
     return _unexpected(error)
 
 
+def _malformed_body(error: MalformedRequest) -> tuple[Response, int]:
+    """gunicorn parses a chunked body as the app reads it, and raises from wsgi.input when
+    a chunk is malformed: the client's fault, and the connection closes after the answer."""
+    return error_response(400, "bad_request", f"the request body is malformed: {error}")
+
+
 def _job_conflict(error: JobConflict) -> tuple[Response, int]:
     return error_response(409, "conflict", str(error))
 
@@ -128,4 +135,5 @@ def register(app: Flask) -> None:
     app.register_error_handler(BrokerUnavailable, _broker_unavailable)
     app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(JobConflict, _job_conflict)
+    app.register_error_handler(MalformedRequest, _malformed_body)
     app.register_error_handler(Exception, _unexpected)

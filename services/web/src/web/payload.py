@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy import Select
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from tasks.extensions import db
 
@@ -26,12 +26,28 @@ def json_object() -> dict[str, Any]:
     """The request body as a JSON object: 415 for another media type, 400 for anything else."""
     if not request.is_json:
         raise UnsupportedMediaType("send the request body as application/json")
-    body = parse_json(request.get_data())
+    body = parse_json(_body())
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     if errors := unstorable_text(body):
         raise ValidationError(errors)
     return body
+
+
+def _body() -> bytes:
+    """The request body; 413 past MAX_CONTENT_LENGTH, whether it was announced by its
+    Content-Length or streamed (Transfer-Encoding: chunked)."""
+    data = request.get_data()
+    limit = request.max_content_length
+    # werkzeug reads a streamed body up to the limit and stops there without looking for
+    # more (LimitedStream.readall), so a longer one would arrive cut short and fail as bad
+    # JSON (400), or worse, parse. One more byte from the server tells.
+    streamed_to_the_limit = (
+        limit is not None and request.content_length is None and len(data) >= limit
+    )
+    if streamed_to_the_limit and request.input_stream.read(1):
+        raise RequestEntityTooLarge()
+    return data
 
 
 def parse_json(data: bytes) -> Any:
