@@ -1,7 +1,7 @@
 """The web process as deployed (services/web/start: gunicorn, gevent worker), over real
-sockets: bytes the test client cannot send are refused cleanly, slow and idle clients do
-not starve the API, and a hung PostgreSQL costs a request about a second while the others
-go on."""
+sockets: gunicorn's own refusals are JSON, bytes the test client cannot send are refused
+cleanly, slow and idle clients do not starve the API, and a hung PostgreSQL costs a
+request about a second while the others go on."""
 
 import gzip
 import json
@@ -75,6 +75,51 @@ def request_bytes(
 
 JSON = {"Content-Type": "application/json"}
 KETTLE_BODY = json.dumps(KETTLE).encode()
+
+# What gunicorn refuses itself, before the app sees anything: (status, request).
+REFUSED_BY_GUNICORN = {
+    "request-line-too-long": (414, request_bytes("GET", "/products?" + "a" * 8000)),
+    "header-too-large": (431, request_bytes("GET", "/healthz", {"X-Big": "b" * 9000})),
+    "too-many-headers": (
+        431,
+        request_bytes("GET", "/healthz", {f"X-H{i}": "h" for i in range(150)}),
+    ),
+    "bad-header-name": (400, request_bytes("GET", "/healthz", raw_headers=b"Bad Name: x\r\n")),
+    "nul-in-a-header": (400, request_bytes("GET", "/healthz", raw_headers=b"X-A: a\x00b\r\n")),
+    "bad-content-length": (400, request_bytes(headers={**JSON, "Content-Length": "abc"})),
+    "negative-content-length": (400, request_bytes(headers={**JSON, "Content-Length": "-1"})),
+    "two-content-lengths": (
+        400,
+        request_bytes(
+            headers=JSON, raw_headers=b"Content-Length: 2\r\nContent-Length: 3\r\n", body=b"{}"
+        ),
+    ),
+    "content-length-and-chunked": (
+        400,
+        request_bytes(
+            headers={**JSON, "Content-Length": "5", "Transfer-Encoding": "chunked"},
+            body=chunked(b"{}"),
+        ),
+    ),
+    "unknown-transfer-coding": (
+        501,
+        request_bytes(headers={**JSON, "Transfer-Encoding": "br, chunked"}, body=chunked(b"{}")),
+    ),
+    "bad-request-line": (400, b"GET\r\n\r\n"),
+    "bad-http-version": (400, b"GET /healthz HTTP/7.1\r\nHost: test\r\n\r\n"),
+    "raw-surrogate-bytes-in-path": (400, b"GET /\xed\xa0\x80 HTTP/1.1\r\nHost: test\r\n\r\n"),
+    "control-character-in-path": (400, b"GET /he\x01althz HTTP/1.1\r\nHost: test\r\n\r\n"),
+    "raw-high-bytes-in-the-query": (400, b"GET /jobs?state=\xff\xfe HTTP/1.1\r\nHost: t\r\n\r\n"),
+}
+
+
+@pytest.mark.parametrize("name", REFUSED_BY_GUNICORN)
+def test_what_gunicorn_refuses_itself_is_answered_in_the_json_error_shape(web, app, name):
+    status, data = REFUSED_BY_GUNICORN[name]
+    before = counts(app)
+    assert_error_shape(send_raw(web.port, data), status)
+    assert counts(app) == before
+
 
 # Refused by the app, but only a real server lets them through as they are.
 REFUSED_BY_THE_APP = {

@@ -22,7 +22,8 @@ import os
 bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Processes: one per core is plenty for an I/O-bound API on gevent.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gevent"
+# gevent's worker (-k gevent), answering gunicorn's own refusals (414, 431, 400) as JSON.
+worker_class = "web.gunicorn_worker.JsonErrorsGeventWorker"
 # Connections each worker serves at once (slow, idle and kept-alive ones included); more
 # wait in the listen backlog. Requests that need PostgreSQL share the SQLAlchemy pool
 # (5 + 10 overflow connections per worker) and get a 503 when none frees up within
