@@ -75,11 +75,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         postgres.url, redis.url, scratch, "worker", **WORKER_SETTINGS
     )
     try:
-        with web_server(postgres.url, redis.url, scratch) as api:
+        with web_server(postgres.url, redis.url, scratch, WEB_CONCURRENCY="2") as web:
             yield Stack(
                 postgres,
                 redis,
-                api,
+                web.url,
                 settings,
                 psutil.Process(worker.pid),
                 psutil.Process(beat.pid),
@@ -117,9 +117,21 @@ def job_count(stack: Stack) -> int:
         return db.session.query(Job).count()
 
 
+def a_failed_job(stack: Stack) -> uuid.UUID:
+    with create_app(stack.settings).app_context():
+        job = Job(kind=very_slow_add.name, arguments={"a": 1, "b": 1}, state="failed", error="x")
+        db.session.add(job)
+        db.session.commit()
+        return job.id
+
+
 def test_a_hung_redis_costs_requests_a_503_not_a_hang_and_the_api_stays_up(stack):
+    failed = a_failed_job(stack)
     before = job_count(stack)
     with paused(stack.redis), ThreadPoolExecutor(12) as pool:
+        retried = pool.submit(
+            requests.post, f"{stack.api}/jobs/{failed}/retry", timeout=CLIENT_TIMEOUT
+        )
         # More requests at once than the web process has threads: none may hold one for long.
         posts = [pool.submit(post_slow_add, stack) for _ in range(12)]
         assert requests.get(f"{stack.api}/healthz", timeout=CLIENT_TIMEOUT).status_code == 200
@@ -128,7 +140,10 @@ def test_a_hung_redis_costs_requests_a_503_not_a_hang_and_the_api_stays_up(stack
         assert ready.json()["checks"]["redis"] != "ok"
         for post in posts:
             assert_unavailable(post.result(), "broker_unavailable")
+        assert_unavailable(retried.result(), "broker_unavailable")
     assert job_count(stack) == before, "a refused job left a row behind"
+    job = requests.get(f"{stack.api}/jobs/{failed}", timeout=CLIENT_TIMEOUT).json()
+    assert (job["state"], job["error"]) == ("failed", "x"), "a refused retry changed the job"
     location = post_slow_add(stack).headers["Location"]
     assert finished(stack, location)["result"] == 5
 

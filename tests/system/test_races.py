@@ -23,8 +23,9 @@ CLIENTS = 20
 def api(servers, migrated, tmp_path_factory):
     """A web process publishing to a Redis database that no worker consumes."""
     redis_url = migrated.broker_url.rsplit("/", 1)[0] + "/6"
-    with web_server(servers.database_url, redis_url, tmp_path_factory.mktemp("races")) as url:
-        yield url, redis.Redis.from_url(redis_url)
+    scratch = tmp_path_factory.mktemp("races")
+    with web_server(servers.database_url, redis_url, scratch, WEB_CONCURRENCY="2") as server:
+        yield server.url, redis.Redis.from_url(redis_url)
 
 
 @pytest.fixture

@@ -81,6 +81,20 @@ def end_deadline(token: Token[float | None]) -> None:
 
 
 @contextmanager
+def renewed_deadline() -> Iterator[None]:
+    """For a clean-up that must happen even when the caller's time is used up (undoing a
+    job whose publish failed): a deadline of its own, as long as the caller's was."""
+    if _caller_deadline.get() is None:
+        yield
+        return
+    token = _caller_deadline.set(time.monotonic() + (_wait_timeout or 1.0))
+    try:
+        yield
+    finally:
+        _caller_deadline.reset(token)
+
+
+@contextmanager
 def blocking_waits() -> Iterator[None]:
     """For COPY, which psycopg2 refuses while a wait callback is set. Process-wide: only for
     single-threaded commands such as `flask products seed`."""

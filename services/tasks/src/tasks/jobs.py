@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from tasks import database
 from tasks.celery_app import JOB_HEADER
 from tasks.errors import as_transient
 from tasks.extensions import db
@@ -74,9 +75,11 @@ def start_job(
     try:
         publish_job(job)
     except BaseException:
-        # Not published, so no worker will ever pick it up: leave nothing behind.
-        db.session.execute(delete(Job).where(Job.id == job.id, Job.deliveries == 0))
-        db.session.commit()
+        # Not published, so no worker will ever pick it up: leave nothing behind, even when
+        # the publish used up the request's time.
+        with database.renewed_deadline():
+            db.session.execute(delete(Job).where(Job.id == job.id, Job.deliveries == 0))
+            db.session.commit()
         raise
     return job, True
 
@@ -167,12 +170,13 @@ def retry_job(job_id: uuid.UUID) -> Job:
     except BrokerUnavailable:
         # Back as it was, unless a delivery claimed it meanwhile (then it was published after all).
         state, attempts, error, finished_at = previous
-        db.session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == JobState.QUEUED, Job.deliveries == deliveries)
-            .values(state=state, attempts=attempts, error=error, finished_at=finished_at)
-        )
-        db.session.commit()
+        with database.renewed_deadline():
+            db.session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.QUEUED, Job.deliveries == deliveries)
+                .values(state=state, attempts=attempts, error=error, finished_at=finished_at)
+            )
+            db.session.commit()
         raise
     return job
 

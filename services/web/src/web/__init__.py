@@ -1,22 +1,23 @@
-"""The products HTTP API."""
+"""The products HTTP API: `web:create_app()`.
 
-from flask import Flask
+Importing this package imports nothing else. gunicorn's master process imports
+web.gunicorn_conf and web.gunicorn_worker, and with them this package, before it forks
+the workers; each gevent worker must monkey-patch the standard library before the app's
+modules (Celery, redis-py, SQLAlchemy, the readiness checks' thread pool) are imported.
+Imported in the master, that thread pool kept a real, blocking queue, and the first
+/readyz blocked the whole worker. So the app is built in web.app, imported on demand.
+"""
 
-import tasks
-from tasks.config import Settings
-from web import database_deadline, errors
-from web.extensions import ma
-from web.health import bp as health_bp
-from web.jobs import bp as jobs_bp
-from web.products import bp as products_bp
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from tasks.config import Settings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    app = tasks.create_app((settings or Settings.from_env()).for_api(), import_name=__name__)
-    ma.init_app(app)
-    errors.register(app)
-    database_deadline.register(app)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(products_bp)
-    app.register_blueprint(jobs_bp)
-    return app
+def create_app(settings: "Settings | None" = None) -> "Flask":
+    # Imported here, not above: see the docstring.
+    from web.app import create_app as create
+
+    return create(settings)

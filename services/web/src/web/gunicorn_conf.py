@@ -1,18 +1,51 @@
-"""gunicorn settings: `gunicorn --config python:web.gunicorn_conf "web:create_app()"`.
+"""gunicorn settings: `gunicorn --config python:web.gunicorn_conf "web:create_app()"`
+(services/web/start). https://gunicorn.org/reference/settings/
 
-gunicorn itself reads WEB_CONCURRENCY (workers) and GUNICORN_CMD_ARGS.
+gunicorn itself also reads GUNICORN_CMD_ARGS, whose options win over these.
+
+The worker is gevent's: one greenlet per connection, so clients that send their request
+slowly, or connect and send nothing, each hold a greenlet, not one of a few threads. With
+gthread (2 workers x 4 threads) 5 to 8 such clients stopped /healthz answering; with gevent
+it takes worker_connections of them per worker (tests/system/test_web_server.py holds
+150 slow and 150 idle ones and asks for /healthz).
+gevent monkey-patches the standard library in each worker before the app is imported, so
+waits on PostgreSQL (psycopg2's wait callback, tasks/database.py), on Redis (redis-py,
+kombu) and the readiness checks' thread pool yield to other requests instead of blocking
+the process. Work that holds the CPU still blocks its worker: there is none in the API
+(slow work goes to Celery), and `timeout` below restarts a worker stuck for 30 s.
+
+This module is imported by gunicorn's master process: it must not import the app.
 """
 
 import os
 
 bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# Processes: one per core is plenty for an I/O-bound API on gevent.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# gevent's worker (-k gevent), answering gunicorn's own refusals (414, 431, 400) as JSON.
+worker_class = "web.gunicorn_worker.JsonErrorsGeventWorker"
+# Connections each worker serves at once (slow, idle and kept-alive ones included); more
+# wait in the listen backlog. Requests that need PostgreSQL share the SQLAlchemy pool
+# (5 + 10 overflow connections per worker) and get a 503 when none frees up within
+# API_DEPENDENCY_TIMEOUT.
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 accesslog = "-"
 errorlog = "-"
-# Heroku's router gives up on a request after 30 s; finish or fail before that.
+# Heroku's router gives up on a request after 30 s; finish or fail before that. A gevent
+# worker whose hub is blocked this long (a non-cooperative call) is killed and replaced.
 timeout = 30
 graceful_timeout = 25
+# Seconds a connection may stay open between requests, and, in the gevent worker, may take
+# to send a request's line and headers: a client that connects and sends nothing, or sends
+# its headers a byte at a time, is closed after this.
 keepalive = 5
+# gunicorn's defaults, written out: the limits behind its 414 and 431 answers.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 # Heartbeat files in memory: in a container /tmp may be on a slow overlay disk.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn 25.1+ opens a control socket at $XDG_RUNTIME_DIR or $HOME/.gunicorn/gunicorn.ctl
+# for `gunicornc`: unused here, one path shared by every gunicorn of a user (tests run
+# several), and a write into a home directory the container user may not have.
+control_socket_disable = True

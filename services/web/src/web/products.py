@@ -12,6 +12,7 @@ from tasks.supplier import sync_products_task
 from web.jobs import accept_job
 from web.payload import json_object, paginated
 from web.schemas import (
+    INT4_MAX,
     AlertArgs,
     PageArgs,
     PriceChangeArgs,
@@ -20,6 +21,14 @@ from web.schemas import (
 )
 
 bp = Blueprint("products", __name__, url_prefix="/products")
+
+# products.id is an INTEGER: a larger id in the path matches no route (404), instead of
+# reaching PostgreSQL as a number it refuses.
+PRODUCT_ID = f"<int(max={INT4_MAX}):product_id>"
+
+
+def _product_or_404(product_id: int) -> Product:
+    return db.get_or_404(Product, product_id, description=f"no product {product_id}")
 
 
 def _commit_product(product: Product) -> None:
@@ -47,14 +56,14 @@ def create_product() -> tuple[dict, int, dict[str, str]]:
     return product_schema.dump(product), 201, {"Location": location}
 
 
-@bp.get("/<int:product_id>")
+@bp.get(f"/{PRODUCT_ID}")
 def get_product(product_id: int) -> dict:
-    return product_schema.dump(db.get_or_404(Product, product_id))
+    return product_schema.dump(_product_or_404(product_id))
 
 
-@bp.route("/<int:product_id>", methods=["PUT", "PATCH"])
+@bp.route(f"/{PRODUCT_ID}", methods=["PUT", "PATCH"])
 def update_product(product_id: int) -> dict:
-    product = db.get_or_404(Product, product_id)
+    product = _product_or_404(product_id)
     changes = product_schema.load(json_object(), partial=request.method == "PATCH")
     for name, value in changes.items():
         setattr(product, name, value)
@@ -62,9 +71,9 @@ def update_product(product_id: int) -> dict:
     return product_schema.dump(product)
 
 
-@bp.delete("/<int:product_id>")
+@bp.delete(f"/{PRODUCT_ID}")
 def delete_product(product_id: int) -> Response:
-    db.session.delete(db.get_or_404(Product, product_id))
+    db.session.delete(_product_or_404(product_id))
     db.session.commit()
     return Response(status=204)
 
@@ -75,10 +84,10 @@ def start_price_change() -> tuple[dict, int, dict[str, str]]:
     return accept_job(apply_price_change_task, PriceChangeArgs().load(json_object()))
 
 
-@bp.post("/<int:product_id>/alerts")
+@bp.post(f"/{PRODUCT_ID}/alerts")
 def start_alert(product_id: int) -> tuple[dict, int, dict[str, str]]:
     """Email recipients about a product; the messages are in the outbox before this answers."""
-    product = db.get_or_404(Product, product_id)
+    product = _product_or_404(product_id)
     alert = AlertArgs().load(json_object())
     return accept_job(
         send_product_alert,
@@ -95,7 +104,7 @@ def start_sync_all() -> tuple[dict, int, dict[str, str]]:
     return accept_job(sync_products_task, {"product_ids": None})
 
 
-@bp.post("/<int:product_id>/sync")
+@bp.post(f"/{PRODUCT_ID}/sync")
 def start_sync_one(product_id: int) -> tuple[dict, int, dict[str, str]]:
-    db.get_or_404(Product, product_id)
+    _product_or_404(product_id)
     return accept_job(sync_products_task, {"product_ids": [product_id]})

@@ -1,5 +1,5 @@
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import (
     EXCLUDE,
@@ -14,6 +14,42 @@ from marshmallow import (
 from tasks.models import Job, JobState, Product
 from web.extensions import ma
 
+# The largest value of a NUMERIC(12, 2) column (products.price).
+MONEY_MAX = Decimal("9999999999.99")
+# Every integer that reaches SQL is bounded by its column: INTEGER ids and stock.
+INT4_MAX = 2**31 - 1
+# Integers stored as JSON (job arguments and results) stay in the range every JSON
+# reader agrees on (RFC 7493, I-JSON).
+JSON_SAFE_INT = 2**53 - 1
+
+
+class ExactDecimal(fields.Decimal):
+    """A decimal with at most `places` decimal places, refused rather than rounded when it
+    has more: 19.999 or 1e-400 is a 400, not 20.00 or 0.00. NaN and Infinity are refused."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "too_precise": "must have at most {places} decimal places"
+    }
+
+    def __init__(self, places: int = 2, **kwargs: Any) -> None:
+        super().__init__(places=places, as_string=True, **kwargs)
+        self.decimal_places = places
+
+    def _format_num(self, value: Any) -> Decimal:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        if number.is_finite() and not _fits(number, self.decimal_places):
+            raise self.make_error("too_precise", places=self.decimal_places)
+        return super()._format_num(number)
+
+
+def _fits(number: Decimal, places: int) -> bool:
+    """Whether `number` has no non-zero digit beyond `places` decimal places (exactly)."""
+    _, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int):  # NaN or Infinity: refused elsewhere
+        return True
+    beyond = -places - exponent
+    return beyond <= 0 or not any(digits[-beyond:])
+
 
 class ProductSchema(ma.SQLAlchemyAutoSchema):
     class Meta:
@@ -24,13 +60,11 @@ class ProductSchema(ma.SQLAlchemyAutoSchema):
     sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(load_default="", validate=validate.Length(max=10_000))
-    price = fields.Decimal(
-        required=True,
-        places=2,
-        as_string=True,
-        validate=validate.Range(min=Decimal("0"), max=Decimal("9999999999.99")),
+    price = ExactDecimal(required=True, validate=validate.Range(min=Decimal("0"), max=MONEY_MAX))
+    # strict: a JSON number with a fraction (1.5) is refused rather than truncated.
+    stock = fields.Integer(
+        load_default=0, strict=True, validate=validate.Range(min=0, max=INT4_MAX)
     )
-    stock = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
 
 
 product_schema = ProductSchema()
@@ -41,7 +75,8 @@ class PageArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Query strings are text: not strict. Bounded, so the OFFSET fits a bigint.
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=INT4_MAX))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
@@ -49,25 +84,25 @@ class JobListArgs(PageArgs):
     state = fields.String(validate=validate.OneOf([state.value for state in JobState]))
 
 
+def _json_int() -> fields.Integer:
+    return fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=-JSON_SAFE_INT, max=JSON_SAFE_INT)
+    )
+
+
 class SlowAddArgs(Schema):
-    a = fields.Integer(required=True, strict=True)
-    b = fields.Integer(required=True, strict=True)
-
-
-def _money(**kwargs: Any) -> fields.Decimal:
-    return fields.Decimal(places=2, as_string=True, **kwargs)
+    a = _json_int()
+    b = _json_int()
 
 
 class PriceChangeArgs(Schema):
     """Exactly one of percent or amount; the filter fields narrow the products changed."""
 
-    percent = fields.Decimal(
-        places=2, as_string=True, validate=validate.Range(min=Decimal("-99.99"), max=1000)
-    )
-    amount = _money(validate=validate.Range(min=Decimal("-100000"), max=Decimal("100000")))
+    percent = ExactDecimal(validate=validate.Range(min=Decimal("-99.99"), max=1000))
+    amount = ExactDecimal(validate=validate.Range(min=Decimal("-100000"), max=Decimal("100000")))
     sku_prefix = fields.String(validate=validate.Length(min=1, max=64))
-    min_price = _money(validate=validate.Range(min=0))
-    max_price = _money(validate=validate.Range(min=0))
+    min_price = ExactDecimal(validate=validate.Range(min=0, max=MONEY_MAX))
+    max_price = ExactDecimal(validate=validate.Range(min=0, max=MONEY_MAX))
 
     @validates_schema
     def _one_change(self, data: dict[str, Any], **_: Any) -> None:
