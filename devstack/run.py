@@ -45,7 +45,12 @@ PROCESSES = {
 }
 PROCESS_SETTINGS = {
     "worker": {"CELERY_QUEUES": "celery"},
-    "io": {"CELERY_QUEUES": "io", "CELERY_POOL": "threads", "CELERY_CONCURRENCY": "8"},
+    "io": {
+        "CELERY_WORKER_NAME": "io",
+        "CELERY_QUEUES": "io",
+        "CELERY_POOL": "threads",
+        "CELERY_CONCURRENCY": "8",
+    },
 }
 
 
