@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from devstack.process_group import die_with_parent
 from devstack.servers import (
     Server,
     ServerError,
     answers,
-    die_with_parent,
     ensure_port_free,
     start_postgres,
     start_redis,
