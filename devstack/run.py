@@ -28,7 +28,7 @@ from devstack.servers import (
 )
 from devstack.supervisor import Supervisor
 from devstack.waiting import wait_until
-from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL
+from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL, SupplierSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
@@ -104,6 +104,11 @@ def stand_ins(env: dict[str, str]) -> dict[str, list[str]]:
             "-l", f"127.0.0.1:{env['SMTP_PORT']}",
             "-c", "aiosmtpd.handlers.Debugging",
         ]  # fmt: skip
+    if not env.get("SUPPLIER_API_URL"):
+        port = env.get("DEV_SUPPLIER_PORT") or str(urlsplit(SupplierSettings.base_url).port)
+        ensure_port_free(int(port), "the supplier API stand-in", "SUPPLIER_API_URL")
+        env["SUPPLIER_API_URL"] = f"http://127.0.0.1:{port}"
+        commands["supplier"] = [sys.executable, "-m", "devstack.supplier", "--port", port]
     return commands
 
 
@@ -137,6 +142,8 @@ def run() -> int:
         web_url = f"http://{env['WEB_HOST']}:{env['PORT']}"
         flower_url = f"http://{env['FLOWER_ADDRESS']}:{env['FLOWER_PORT']}"
         probes = [f"{web_url}/readyz", f"{flower_url}/healthcheck"]
+        if "supplier" in local:
+            probes.append(f"{env['SUPPLIER_API_URL']}/healthz")
 
         def up() -> bool:
             supervisor.check(time.monotonic())
@@ -165,6 +172,8 @@ def banner(
         f"  Postgres {env['DATABASE_URL']}",
         f"  Redis    {env['REDIS_URL']}",
         f"  SMTP     {smtp}" + ("  (a local sink: messages print here)" if "mail" in local else ""),
+        f"  Supplier {env['SUPPLIER_API_URL']}"
+        + ("  (a local stand-in: steady made-up offers)" if "supplier" in local else ""),
     ]
     if started:
         lines.append(f"  (started here: {', '.join(server.name for server in started)})")

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from devstack.servers import free_port, wait_until
+from devstack.supplier import offer
 from tests import processes
 
 pytestmark = pytest.mark.system
@@ -146,6 +147,7 @@ def test_every_process_type_runs_and_the_api_answers(stack):
     names = " ".join(" ".join(p.cmdline()) for p in stack.family())
     for part in ("postgres", "redis-server", "gunicorn", "worker", "beat", "flower", "aiosmtpd"):
         assert part in names
+    assert "devstack.supplier" in names
 
 
 def test_flower_asks_for_a_password_and_shows_both_workers_as_their_own_nodes(stack):
@@ -163,6 +165,17 @@ def test_flower_asks_for_a_password_and_shows_both_workers_as_their_own_nodes(st
         "worker",
         "io",
     }
+
+
+def test_a_product_syncs_from_the_local_supplier(stack):
+    product = post_product(stack, "SYNC-1")
+    accepted = requests.post(f"{stack.web}/products/{product['id']}/sync", timeout=10)
+    assert accepted.status_code == 202, accepted.text
+    job = finished_job(stack, accepted.headers["Location"])
+    assert (job["state"], job["result"]["updated"]) == ("succeeded", 1), job
+    synced = requests.get(f"{stack.web}/products/{product['id']}", timeout=10).json()
+    expected = offer("SYNC-1")
+    assert (synced["price"], synced["stock"]) == (expected["price"], expected["stock"])
 
 
 @pytest.mark.parametrize(
