@@ -199,8 +199,28 @@ def test_a_killed_redis_is_restarted_and_jobs_run_again(stack):
     assert (job["state"], job["result"]) == ("succeeded", 3), job
 
 
-def test_a_killed_postgres_is_restarted_and_the_api_is_ready_again(stack):
-    stack.kill_and_wait_for_restart("PostgreSQL", named("postgres"))
+def test_a_killed_postgres_is_restarted_once_its_old_processes_are_gone_and_the_api_recovers(
+    stack,
+):
+    """One of the old postmaster's processes, stopped, keeps its shared memory attached:
+    PostgreSQL refuses to start until it is gone, and the supervisor keeps trying."""
+    postmaster = stack.child(named("postgres"))
+    assert postmaster is not None
+    lingering = postmaster.children()[0]
+    lingering.suspend()
+    try:
+        postmaster.kill()
+        wait_until(
+            lambda: re.search(
+                r"^PostgreSQL exited with code 1; restarting in", stack.output(), re.M
+            ),
+            60,
+            "the supervisor to retry a PostgreSQL that refused to start",
+            interval=0.2,
+        )
+    finally:
+        lingering.kill()
+    assert "PostgreSQL exited on SIGKILL; restarting in" in stack.output()
 
     def ready() -> bool:
         try:
@@ -208,8 +228,10 @@ def test_a_killed_postgres_is_restarted_and_the_api_is_ready_again(stack):
         except requests.RequestException:
             return False
 
-    wait_until(ready, 60, "/readyz to answer 200 again", interval=0.2)
+    wait_until(ready, 90, "/readyz to answer 200 again", interval=0.2)
     post_product(stack, "AFTER-PG-RESTART")
+    restarted = stack.child(named("postgres"))
+    assert restarted is not None and restarted.pid != postmaster.pid
 
 
 def test_ctrl_c_stops_everything_and_leaves_nothing_behind(stack):
