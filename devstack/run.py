@@ -94,7 +94,7 @@ def start_servers(env: dict[str, str], data_dir: Path, supervisor: Supervisor) -
 
 def stand_ins(env: dict[str, str]) -> dict[str, list[str]]:
     """Local stand-ins for the outside services that are not configured; sets their URLs."""
-    commands = {}
+    commands: dict[str, list[str]] = {}
     if not env.get("SMTP_HOST"):
         # Alerts go to a local SMTP server that prints each message.
         env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", env.get("SMTP_PORT", "1025")
