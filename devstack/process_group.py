@@ -75,8 +75,11 @@ class ProcessGroup:
         self.signal_group = signal_group
         self.stop_timeout = stop_timeout
         self.popen: subprocess.Popen[bytes] | None = None
+        # Once its group is gone its id may be reused, by anyone's process: never signal it again.
+        self._group_gone = True
 
     def start(self) -> None:
+        self._group_gone = False
         if self.log_path is None:
             self.popen = self._spawn(subprocess.PIPE)
             assert self.popen.stdout is not None
@@ -119,7 +122,7 @@ class ProcessGroup:
         """Ask it to stop, kill it after `stop_timeout`; either way, or if it had exited
         by itself, leave nothing of its group behind."""
         popen = self.popen
-        if popen is None:
+        if popen is None or self._group_gone:
             return
         if popen.poll() is None:
             try:
@@ -130,6 +133,7 @@ class ProcessGroup:
                 popen.wait(self.stop_timeout)
                 # The group may outlive its leader for a moment (gunicorn or Celery children).
                 wait_until(lambda: not group_alive(popen.pid), self.stop_timeout, self.name)
+                self._group_gone = True
                 return
             except ProcessLookupError:
                 pass
@@ -141,6 +145,8 @@ class ProcessGroup:
         try:
             os.killpg(popen.pid, signal.SIGKILL)
         except ProcessLookupError:
+            self._group_gone = True
             return
         popen.wait()
         wait_until(lambda: not group_alive(popen.pid), self.stop_timeout, f"{self.name} to die")
+        self._group_gone = True
