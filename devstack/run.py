@@ -1,8 +1,8 @@
 """`make run`: the whole stack as processes on this machine, no Docker.
 
 Starts PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL name servers to use),
-applies migrations, then runs each service's own start script and stops all of it,
-leaving nothing behind, on Ctrl-C or when any process exits.
+applies migrations, then runs each service's own start script, restarting any of these
+that exits, until Ctrl-C or SIGTERM stops all of it, leaving nothing behind.
 """
 
 import os
@@ -11,29 +11,29 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+import time
 from pathlib import Path
-from typing import IO
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from devstack.process_group import ProcessGroup
 from devstack.servers import (
     Server,
     ServerError,
     answers,
-    die_with_parent,
     ensure_port_free,
     start_postgres,
     start_redis,
-    wait_until,
 )
-from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL
+from devstack.supervisor import Supervisor
+from devstack.waiting import wait_until
+from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL, SupplierSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
-STOP_TIMEOUT = 20.0
+CHECK_INTERVAL = 0.5
+UP_TIMEOUT = 90.0
 
 # Each process type and the script that starts it, as a deployment runs them.
 PROCESSES = {
@@ -45,58 +45,13 @@ PROCESSES = {
 }
 PROCESS_SETTINGS = {
     "worker": {"CELERY_QUEUES": "celery"},
-    "io": {"CELERY_QUEUES": "io", "CELERY_POOL": "threads", "CELERY_CONCURRENCY": "8"},
+    "io": {
+        "CELERY_WORKER_NAME": "io",
+        "CELERY_QUEUES": "io",
+        "CELERY_POOL": "threads",
+        "CELERY_CONCURRENCY": "8",
+    },
 }
-
-
-class Process:
-    """A service's start script, its output prefixed with its name."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.popen = subprocess.Popen(
-            command,
-            env={**env, **PROCESS_SETTINGS.get(name, {})},
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # Its own process group: Ctrl-C reaches us alone, and stop() reaches all its children.
-            start_new_session=True,
-            preexec_fn=die_with_parent(),
-        )
-        assert self.popen.stdout is not None
-        threading.Thread(target=self._relay, args=(self.popen.stdout,), daemon=True).start()
-
-    def _relay(self, stream: IO[bytes]) -> None:
-        for line in iter(stream.readline, b""):
-            sys.stdout.write(f"{self.name:>7} | {line.decode(errors='replace')}")
-            sys.stdout.flush()
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.popen.wait(STOP_TIMEOUT)
-                # The group may outlive its leader for a moment (gunicorn or Celery children).
-                wait_until(lambda: not _group_alive(self.popen.pid), STOP_TIMEOUT, self.name)
-                return
-            except (subprocess.TimeoutExpired, TimeoutError):
-                print(f"{self.name} did not stop within {STOP_TIMEOUT:g}s; killing it", flush=True)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def stack_environment() -> dict[str, str]:
@@ -121,22 +76,40 @@ def flower_credentials(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-@contextmanager
-def servers(env: dict[str, str], data_dir: Path) -> Iterator[list[Server]]:
+def start_servers(env: dict[str, str], data_dir: Path, supervisor: Supervisor) -> list[Server]:
+    """PostgreSQL and Redis, unless DATABASE_URL / REDIS_URL name servers to use."""
     started: list[Server] = []
-    try:
-        if not env.get("DATABASE_URL"):
-            port = int(env.get("DEV_POSTGRES_PORT") or urlsplit(DEV_DATABASE_URL).port or 5432)
-            started.append(start_postgres(data_dir, port, "products"))
-            env["DATABASE_URL"] = started[-1].url
-        if not env.get("REDIS_URL"):
-            port = int(env.get("DEV_REDIS_PORT") or urlsplit(DEV_REDIS_URL).port or 6379)
-            started.append(start_redis(data_dir, port))
-            env["REDIS_URL"] = started[-1].url
-        yield started
-    finally:
-        for server in reversed(started):
-            server.stop()
+    if not env.get("DATABASE_URL"):
+        port = int(env.get("DEV_POSTGRES_PORT") or urlsplit(DEV_DATABASE_URL).port or 5432)
+        started.append(start_postgres(data_dir, port, "products"))
+        supervisor.watch(started[-1].process, time.monotonic())
+        env["DATABASE_URL"] = started[-1].url
+    if not env.get("REDIS_URL"):
+        port = int(env.get("DEV_REDIS_PORT") or urlsplit(DEV_REDIS_URL).port or 6379)
+        started.append(start_redis(data_dir, port))
+        supervisor.watch(started[-1].process, time.monotonic())
+        env["REDIS_URL"] = started[-1].url
+    return started
+
+
+def stand_ins(env: dict[str, str]) -> dict[str, list[str]]:
+    """Local stand-ins for the outside services that are not configured; sets their URLs."""
+    commands: dict[str, list[str]] = {}
+    if not env.get("SMTP_HOST"):
+        # Alerts go to a local SMTP server that prints each message.
+        env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", env.get("SMTP_PORT", "1025")
+        ensure_port_free(int(env["SMTP_PORT"]), "the SMTP sink", "SMTP_HOST")
+        commands["mail"] = [
+            sys.executable, "-m", "aiosmtpd", "-n",
+            "-l", f"127.0.0.1:{env['SMTP_PORT']}",
+            "-c", "aiosmtpd.handlers.Debugging",
+        ]  # fmt: skip
+    if not env.get("SUPPLIER_API_URL"):
+        port = env.get("DEV_SUPPLIER_PORT") or str(urlsplit(SupplierSettings.base_url).port)
+        ensure_port_free(int(port), "the supplier API stand-in", "SUPPLIER_API_URL")
+        env["SUPPLIER_API_URL"] = f"http://127.0.0.1:{port}"
+        commands["supplier"] = [sys.executable, "-m", "devstack.supplier", "--port", port]
+    return commands
 
 
 def run() -> int:
@@ -148,52 +121,47 @@ def run() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    with ExitStack() as stack:
-        running = stack.enter_context(servers(env, data_dir))
+    # Everything is started and restarted from this thread: see die_with_parent.
+    supervisor = Supervisor()
+    try:
+        servers = start_servers(env, data_dir, supervisor)
         ensure_port_free(int(env["PORT"]), "the web server", "PORT")
         ensure_port_free(int(env["FLOWER_PORT"]), "Flower", "FLOWER_PORT")
         print("applying migrations (services/web/release)", flush=True)
         subprocess.run([SERVICES / "web" / "release"], env=env, cwd=ROOT, check=True)
 
-        processes: list[Process] = []
-        stack.callback(lambda: [p.stop() for p in reversed(processes)])
         commands = {name: [str(script)] for name, script in PROCESSES.items()}
-        if not env.get("SMTP_HOST"):
-            # Alerts go to a local SMTP server that prints each message.
-            env["SMTP_HOST"], env["SMTP_PORT"] = "127.0.0.1", env.get("SMTP_PORT", "1025")
-            ensure_port_free(int(env["SMTP_PORT"]), "the SMTP sink", "SMTP_HOST")
-            commands["mail"] = [
-                sys.executable, "-m", "aiosmtpd", "-n",
-                "-l", f"127.0.0.1:{env['SMTP_PORT']}",
-                "-c", "aiosmtpd.handlers.Debugging",
-            ]  # fmt: skip
-        for name, command in commands.items():
-            processes.append(Process(name, command, env))
+        local = stand_ins(env)
+        for name, command in {**commands, **local}.items():
+            process = ProcessGroup(
+                name, command, env={**env, **PROCESS_SETTINGS.get(name, {})}, cwd=ROOT
+            )
+            process.start()
+            supervisor.watch(process, time.monotonic())
 
         web_url = f"http://{env['WEB_HOST']}:{env['PORT']}"
         flower_url = f"http://{env['FLOWER_ADDRESS']}:{env['FLOWER_PORT']}"
-        for name, url in (("web", f"{web_url}/readyz"), ("flower", f"{flower_url}/healthcheck")):
-            process = next(p for p in processes if p.name == name)
-            wait_until(
-                lambda: answers(url) or stop.is_set() or not process.alive(),  # noqa: B023
-                60,
-                f"{name} to answer at {url}",
-            )
-        print(banner(env, web_url, flower_url, running, "mail" in commands), flush=True)
-        while not stop.wait(0.5):
-            exited = [p for p in processes if not p.alive()]
-            if exited:
-                print(
-                    f"{exited[0].name} exited with {exited[0].popen.returncode}; stopping",
-                    flush=True,
-                )
-                return 1
+        probes = [f"{web_url}/readyz", f"{flower_url}/healthcheck"]
+        if "supplier" in local:
+            probes.append(f"{env['SUPPLIER_API_URL']}/healthz")
+
+        def up() -> bool:
+            supervisor.check(time.monotonic())
+            return stop.is_set() or all(answers(url) for url in probes)
+
+        wait_until(up, UP_TIMEOUT, f"{', '.join(probes)} to answer", CHECK_INTERVAL)
+        if not stop.is_set():
+            print(banner(env, web_url, flower_url, servers, set(local)), flush=True)
+        while not stop.wait(CHECK_INTERVAL):
+            supervisor.check(time.monotonic())
         print("stopping…", flush=True)
+    finally:
+        supervisor.stop_all()
     return 0
 
 
 def banner(
-    env: dict[str, str], web_url: str, flower_url: str, started: list[Server], mail_sink: bool
+    env: dict[str, str], web_url: str, flower_url: str, started: list[Server], local: set[str]
 ) -> str:
     smtp = f"{env['SMTP_HOST']}:{env.get('SMTP_PORT', '')}"
     lines = [
@@ -203,11 +171,13 @@ def banner(
         f"  Flower   {flower_url}  (user:password {env['FLOWER_BASIC_AUTH']})",
         f"  Postgres {env['DATABASE_URL']}",
         f"  Redis    {env['REDIS_URL']}",
-        f"  SMTP     {smtp}" + ("  (a local sink: messages print here)" if mail_sink else ""),
+        f"  SMTP     {smtp}" + ("  (a local sink: messages print here)" if "mail" in local else ""),
+        f"  Supplier {env['SUPPLIER_API_URL']}"
+        + ("  (a local stand-in: steady made-up offers)" if "supplier" in local else ""),
     ]
     if started:
         lines.append(f"  (started here: {', '.join(server.name for server in started)})")
-    lines.append("Press Ctrl-C to stop everything.\n")
+    lines.append("A process that exits is restarted. Press Ctrl-C to stop everything.\n")
     return "\n".join(lines)
 
 

