@@ -11,10 +11,15 @@ from devstack.servers import free_port
 from tasks.config import Settings
 from tasks.extensions import db
 from tests import processes
-from tests.servers import TestServers, test_servers
+from tests.servers import TestServers, choose, test_servers
 from tests.smtp_server import SmtpServer
 from tests.supplier_server import SupplierServer
 from web import create_app
+
+
+def pytest_report_header() -> str:
+    choice, reason = choose()
+    return f"test servers: {choice} ({reason}; TEST_SERVERS=auto|env|containers|embedded)"
 
 
 @pytest.fixture(scope="session")
