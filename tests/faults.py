@@ -2,27 +2,30 @@
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psutil
 
-from devstack.servers import Server, wait_until
+from devstack.servers import wait_until
 
 
 @contextmanager
-def paused(server: Server) -> Iterator[None]:
-    """The server and every process it started, stopped with SIGSTOP: its kernel still
-    accepts connections and acknowledges packets, but nothing answers. (PostgreSQL's backends
-    run in sessions of their own, so the process group would not reach them.)"""
-    main = psutil.Process(server.process.pid)
-    family = [main, *main.children(recursive=True)]
-    for process in family:
-        process.suspend()
+def paused(pid: int) -> Iterator[None]:
+    """A server (process `pid`) and every process it started, stopped with SIGSTOP: its
+    kernel still accepts connections and acknowledges packets, but nothing answers.
+    (PostgreSQL's backends run in sessions of their own: the process group misses them.)"""
+    main = psutil.Process(pid)
+    main.suspend()  # first, so that it starts no new process meanwhile
+    family = [main]
+    for child in main.children(recursive=True):
+        with suppress(psutil.NoSuchProcess):  # a backend that was just ending
+            child.suspend()
+            family.append(child)
     try:
         yield
     finally:
         for process in family:
-            if process.is_running():
+            with suppress(psutil.NoSuchProcess):
                 process.resume()
 
 

@@ -128,7 +128,7 @@ def a_failed_job(stack: Stack) -> uuid.UUID:
 def test_a_hung_redis_costs_requests_a_503_not_a_hang_and_the_api_stays_up(stack):
     failed = a_failed_job(stack)
     before = job_count(stack)
-    with paused(stack.redis), ThreadPoolExecutor(12) as pool:
+    with paused(stack.redis.process.pid), ThreadPoolExecutor(12) as pool:
         retried = pool.submit(
             requests.post, f"{stack.api}/jobs/{failed}/retry", timeout=CLIENT_TIMEOUT
         )
@@ -150,7 +150,7 @@ def test_a_hung_redis_costs_requests_a_503_not_a_hang_and_the_api_stays_up(stack
 
 def test_a_hung_postgres_costs_requests_a_503_not_a_hang(stack):
     some_job = f"{stack.api}/jobs/{uuid.uuid4()}"
-    with paused(stack.postgres), ThreadPoolExecutor(12) as pool:
+    with paused(stack.postgres.process.pid), ThreadPoolExecutor(12) as pool:
         reads = [
             pool.submit(requests.get, f"{stack.api}/products", timeout=CLIENT_TIMEOUT)
             for _ in range(6)
@@ -180,7 +180,7 @@ def test_a_hung_postgres_costs_requests_a_503_not_a_hang(stack):
 
 def test_worker_and_beat_ride_out_redis_hung_past_the_beat_lock(stack):
     beat_sent = stack.log("beat").count("Sending due task")
-    with paused(stack.redis):
+    with paused(stack.redis.process.pid):
         lasting(LOCK_TIMEOUT + 2)
     assert stack.worker.is_running() and stack.beat.is_running()
     wait_until(
@@ -202,7 +202,7 @@ def test_a_worker_rides_out_a_hung_postgres_and_finishes_the_job(stack):
         db.session.add(Job(**fields))
         db.session.commit()
         job = Job(**fields)  # what publishing needs, without asking PostgreSQL
-        with paused(stack.postgres):
+        with paused(stack.postgres.process.pid):
             publish_job(job)
             wait_until(
                 lambda: "PostgreSQL unavailable" in stack.log("worker"),

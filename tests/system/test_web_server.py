@@ -5,14 +5,12 @@ request about a second while the others go on."""
 
 import gzip
 import json
-import signal
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack
 
-import psutil
 import pytest
 import requests
 from flask_migrate import upgrade
@@ -22,6 +20,7 @@ from devstack.servers import free_port, start_postgres, wait_until
 from tasks.config import Settings
 from tasks.extensions import db
 from tasks.models import Job, Product
+from tests.faults import paused
 from tests.web_server import WebServer, chunked, send_raw, web_server
 from web import create_app
 
@@ -250,25 +249,6 @@ def test_a_client_that_stalls_before_its_headers_end_is_disconnected(web, sent):
     with socket.create_connection(("127.0.0.1", web.port), timeout=30) as sock:
         sock.sendall(sent)
         assert sock.recv(1) == b""  # closed by the server (keepalive, 5 s), not timed out
-
-
-@contextmanager
-def paused(pid: int) -> Iterator[list[psutil.Process]]:
-    """SIGSTOP a PostgreSQL server (the postmaster and every backend): it accepts TCP
-    connections (the kernel does) and never answers, as a hung server does."""
-    postmaster = psutil.Process(pid)
-    postmaster.send_signal(signal.SIGSTOP)  # first: it forks no backend after this
-    stopped = [postmaster]
-    try:
-        for backend in postmaster.children(recursive=True):
-            with suppress(psutil.NoSuchProcess):
-                backend.send_signal(signal.SIGSTOP)
-                stopped.append(backend)
-        yield stopped
-    finally:
-        for process in stopped:
-            with suppress(psutil.NoSuchProcess):
-                process.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture
