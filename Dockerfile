@@ -47,7 +47,8 @@ WORKDIR /app
 # ---- worker: Celery worker and beat ---------------------------------------------------
 FROM runtime AS worker
 COPY --from=build-worker --chown=app:app /app/.venv /app/.venv
-COPY --chown=app:app services/worker/start services/worker/beat services/worker/healthcheck services/worker/
+COPY --chown=app:app services/worker/start services/worker/beat services/worker/healthcheck \
+    services/worker/beat-healthcheck services/worker/
 USER 10001:10001
 # SIGTERM (docker stop, Heroku) becomes a soft shutdown: running tasks get
 # CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT seconds, then go back to the queue.
@@ -72,7 +73,9 @@ RUN uv sync --frozen --no-editable --all-packages
 COPY devstack devstack
 COPY tests tests
 COPY services services
-COPY .flaskenv .env.example Makefile ./
+# What the static tests of the deployment read (tests/deploy).
+COPY .flaskenv .env.example Makefile Dockerfile compose.yaml compose.test.yaml heroku.yml \
+    .hadolint.yaml README.md ./
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app \
     && chown -R app:app /app
@@ -80,12 +83,19 @@ USER 10001:10001
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1
 CMD ["pytest"]
 
-# ---- web: gunicorn; also the release step (services/web/release) ---------------------
-# The last stage, so a plain `docker build .` gives the web image.
-FROM runtime AS web
+# ---- web-base: the web service's files, for the release step and gunicorn ------------
+FROM runtime AS web-base
 COPY --from=build-web --chown=app:app /app/.venv /app/.venv
 COPY --chown=app:app services/web/start services/web/release services/web/
 USER 10001:10001
+
+# ---- release: the migrations, once per deploy (Heroku's release phase runs this CMD) ---
+FROM web-base AS release
+CMD ["services/web/release"]
+
+# ---- web: gunicorn -------------------------------------------------------------------
+# The last stage, so a plain `docker build .` gives the web image.
+FROM web-base AS web
 ENV PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

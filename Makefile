@@ -64,7 +64,8 @@ worker: install ## A Celery worker in the foreground (as the tutorial starts it)
 
 up: .env ## Build and start the stack in containers (needs Docker)
 	$(COMPOSE) up --build --detach
-	@echo "API http://localhost:$${WEB_PUBLISHED_PORT:-8000}  Flower http://localhost:$${FLOWER_PUBLISHED_PORT:-5555}"
+	@echo "API    http://$$($(COMPOSE) port web 8000 | sed 's/^0\.0\.0\.0:/localhost:/')"
+	@echo "Flower http://$$($(COMPOSE) port flower 5555 | sed 's/^0\.0\.0\.0:/localhost:/')"
 
 down: ## Stop the containers (volumes stay; `docker compose down -v` drops them)
 	$(COMPOSE) down

@@ -1,5 +1,6 @@
 """compose.yaml, compose.test.yaml, heroku.yml and the Dockerfile, read as data."""
 
+import json
 import os
 import re
 from pathlib import Path
@@ -47,17 +48,23 @@ def heroku() -> dict[str, Any]:
 
 
 def dockerfile_stages(path: Path = ROOT / "Dockerfile") -> dict[str, str]:
-    """Each stage's name and its instructions."""
+    """Each stage's name and its instructions, those of the stages it is built FROM first."""
     stages: dict[str, str] = {}
     name = None
     for line in path.read_text().splitlines():
-        found = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE)
+        found = re.match(r"FROM\s+(\S+)\s+AS\s+(\S+)", line, re.IGNORECASE)
         if found:
-            name = found.group(1)
-            stages[name] = ""
+            parent, name = found.groups()
+            stages[name] = stages.get(parent, "")
         elif name:
             stages[name] += line + "\n"
     return stages
+
+
+def stage_command(stage: str) -> list[str]:
+    """The CMD a stage runs (its last, exec form)."""
+    commands = re.findall(r"^CMD\s+(\[.*\])\s*$", dockerfile_stages()[stage], re.MULTILINE)
+    return json.loads(commands[-1])
 
 
 def is_script(command: str) -> bool:

@@ -1,5 +1,6 @@
 """What can be checked of the images and deployments without a Docker engine."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.files import ROOT, compose, dockerfile_stages, heroku, is_script
+from tests.deploy.files import (
+    ROOT,
+    compose,
+    dockerfile_stages,
+    heroku,
+    is_script,
+    stage_command,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +120,26 @@ def test_each_compose_worker_service_names_its_own_celery_node():
     }
     assert set(workers) == {"worker", "io"}
     assert len(set(workers.values())) == len(workers), workers
+
+
+def readme_image_route() -> str:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, re.DOTALL)
+    [route] = [block for block in blocks if "heroku container:release" in block]
+    return route
+
+
+def test_the_readme_image_route_and_heroku_yml_release_the_same_commands():
+    """The image route (README) and the Git route (heroku.yml): the same process types, each
+    running the same script; the release phase runs the migrations in both."""
+    app, route = heroku(), readme_image_route()
+    built = dict(re.findall(r"docker build --target (\S+)\s+-t \S+/(\S+) \.", route))
+    pushed = set(re.findall(r"docker push \S+/(\S+)", route))
+    released = set(re.search(r"heroku container:release (.+)", route).group(1).split())
+    assert built == {name: name for name in built}, "each process type from its own stage"
+    assert set(built) == pushed == released == {*app["run"], "release"}
+    for process, command in app["run"].items():
+        assert stage_command(process) == [command]
+        assert app["build"]["docker"][process]["target"] == process
+    assert stage_command("release") == app["release"]["command"]
+    assert app["release"]["command"] == compose(ENV)["services"]["migrate"]["command"]

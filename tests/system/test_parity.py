@@ -11,10 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from devstack.servers import answers, create_database, free_port, start_redis, wait_until
+from devstack.servers import answers, free_port, start_redis, wait_until
 from tasks.config import Settings
 from tests import processes
 from tests.deploy.files import ROOT, compose, heroku
+from tests.servers import ensure_database
 from tests.waiting import wait_for_job
 from web import create_app
 
@@ -36,23 +37,35 @@ def to_loopback(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def database_of_its_own(server_url: str) -> str:
+    """The session's PostgreSQL, wherever it is (embedded, a container, compose's), with a
+    database of the parity test's own: compose's `products` may be a live one."""
+    url = urlunsplit(urlsplit(server_url)._replace(path="/products_parity"))
+    ensure_database(url)
+    return url
+
+
 @pytest.fixture(scope="module")
 def stack(servers, migrated, tmp_path_factory) -> Iterator[dict]:
-    """compose's services, each with its environment pointed at servers on loopback."""
+    """compose's services, each with its environment: PostgreSQL is the session's (in a
+    database of its own), Redis a password-protected one on loopback."""
     scratch = tmp_path_factory.mktemp("parity")
     redis = start_redis(scratch, free_port(), durable=False, password=DOTENV["REDIS_PASSWORD"])
-    pg_port = urlsplit(servers.database_url).port
-    create_database(f"postgresql://postgres@127.0.0.1:{pg_port}/postgres", "products")
+    database_url = database_of_its_own(servers.database_url)
     services = compose(DOTENV)["services"]
     envs = {}
     for name, service in services.items():
         if "build" not in service:
             continue
         env = {**DOTENV, **service["environment"]}
-        env["DATABASE_URL"] = to_loopback(env["DATABASE_URL"], pg_port)
+        env["DATABASE_URL"] = database_url
         env["REDIS_URL"] = to_loopback(env["REDIS_URL"], urlsplit(redis.url).port)
         envs[name] = processes.service_environment(
-            env["DATABASE_URL"], env["REDIS_URL"], **env, HOSTNAME=socket.gethostname()
+            env["DATABASE_URL"],
+            env["REDIS_URL"],
+            **env,
+            HOSTNAME=socket.gethostname(),
+            BEAT_HEARTBEAT_FILE=str(scratch / "beat.heartbeat"),
         )
     yield {"services": services, "env": envs, "scratch": scratch, "redis": redis}
     redis.stop()
@@ -100,15 +113,9 @@ def test_workers_answer_their_healthcheck_and_run_a_task(stack, name, migrated):
     process = run(stack, name, service["command"])
     env = stack["env"][name]
     try:
-        healthcheck = [str(ROOT / service["healthcheck"]["test"][1])]
-
-        def healthy() -> bool:
-            return (
-                subprocess.run(healthcheck, env=env, capture_output=True, timeout=30).returncode
-                == 0
-            )
-
-        wait_until(healthy, 60, f"{name} to answer its healthcheck", interval=0.5)
+        wait_until(
+            lambda: healthy(stack, name), 60, f"{name} to answer its healthcheck", interval=0.5
+        )
         if name == "worker":
             settings = Settings.from_env(
                 {
@@ -132,10 +139,19 @@ def test_heroku_worker_consumes_too(stack):
         processes.stop(process)
 
 
-def test_beat_sends_its_scheduled_tasks(stack):
+def healthy(stack, name: str) -> bool:
+    """Whether the service's own compose health check passes."""
+    check = [str(ROOT / stack["services"][name]["healthcheck"]["test"][1])]
+    env = stack["env"][name]
+    return subprocess.run(check, env=env, capture_output=True, timeout=30).returncode == 0
+
+
+def test_beat_sends_its_scheduled_tasks_and_answers_its_healthcheck(stack):
+    assert not healthy(stack, "beat")
     process = run(stack, "beat", stack["services"]["beat"]["command"])
     try:
         wait_until(lambda: "Sending due task" in log_of(stack, "beat"), 30, "beat to send")
+        wait_until(lambda: healthy(stack, "beat"), 30, "beat to answer its healthcheck")
     finally:
         processes.stop(process)
 

@@ -4,17 +4,26 @@ Out of the box a lock lost while Redis was unreachable (LockNotOwnedError on ext
 Redis error in a tick ends the beat process. Here a lost lock is taken again before anything
 is sent (unless another beat holds it meanwhile: then this one stands by), and an unreachable
 Redis is waited out.
+
+The lock is taken in the scheduler's loop, without blocking, not by RedBeat's beat_init
+handler (which blocks a standby beat before its loop starts). So every beat, leader or
+standby, completes a tick every few seconds while Redis answers, and touches its heartbeat
+file when it does: that is what its health check reads (services/worker/beat-healthcheck).
 """
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+from celery.signals import beat_init
 from redbeat import RedBeatScheduler
-from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, get_redis
+from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, acquire_distributed_beat_lock, get_redis
 from redis.exceptions import LockError, RedisError
 
 log = logging.getLogger(__name__)
+
+beat_init.disconnect(acquire_distributed_beat_lock)
 
 # Between tries while Redis is unreachable.
 RETRY_INTERVAL = 2.0
@@ -32,8 +41,11 @@ class ResilientRedBeatScheduler(RedBeatScheduler):
     def tick(self, min: Any = min, **kwargs: Any) -> float:
         try:
             if self.lock_key and not self._holds_lock():
+                self._beat()
                 return self.max_interval
-            return super().tick(min=min, **kwargs)
+            interval = super().tick(min=min, **kwargs)
+            self._beat()
+            return interval
         except LockError:
             log.warning(
                 "beat: lost the lock (Redis was unreachable for longer than the lock "
@@ -58,3 +70,6 @@ class ResilientRedBeatScheduler(RedBeatScheduler):
         log.info("beat: acquired lock")
         self.lock = lock
         return True
+
+    def _beat(self) -> None:
+        Path(self.app.flask_app.config["BEAT_HEARTBEAT_FILE"]).touch()

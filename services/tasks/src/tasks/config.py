@@ -123,6 +123,7 @@ class Settings:
     job_retention_days: int = 30
     beat_requeue_interval: float = 300.0
     beat_lock_timeout: int = 60
+    beat_heartbeat_file: str = "/tmp/products-beat.heartbeat"
     soft_shutdown_timeout: float = 20.0
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     supplier: SupplierSettings = field(default_factory=SupplierSettings)
@@ -177,6 +178,7 @@ class Settings:
             job_retention_days=int(environ.get("JOB_RETENTION_DAYS", "30")),
             beat_requeue_interval=float(environ.get("BEAT_REQUEUE_INTERVAL", "300")),
             beat_lock_timeout=int(environ.get("BEAT_LOCK_TIMEOUT", "60")),
+            beat_heartbeat_file=environ.get("BEAT_HEARTBEAT_FILE", cls.beat_heartbeat_file),
             soft_shutdown_timeout=float(environ.get("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", "20")),
             smtp=SmtpSettings.from_env(environ),
             supplier=SupplierSettings.from_env(environ),
@@ -201,6 +203,7 @@ class Settings:
             "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options(self.database_timeout, "products"),
             "DATABASE_TIMEOUT": self.database_timeout,
             "JOB_MAX_REDELIVERIES": self.job_max_redeliveries,
+            "BEAT_HEARTBEAT_FILE": self.beat_heartbeat_file,
             "BULK_CHUNK_SIZE": self.bulk_chunk_size,
             "RETRY_BACKOFF": self.retry_backoff,
             "RETRY_BACKOFF_MAX": self.retry_backoff_max,
