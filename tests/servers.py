@@ -98,10 +98,13 @@ def test_servers(scratch: Path) -> Iterator[TestServers]:
             from testcontainers.community.redis import RedisContainer
 
             postgres = stack.enter_context(PostgresContainer(POSTGRES_IMAGE, driver=None))
-            redis = stack.enter_context(RedisContainer(REDIS_IMAGE))
+            # With a password, as compose runs it (and as Redis's protected mode wants).
+            redis = stack.enter_context(RedisContainer(REDIS_IMAGE, password="test-redis"))
             host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
             yield TestServers(
-                postgres.get_connection_url(), f"redis://{host}:{port}/0", "testcontainers"
+                postgres.get_connection_url(),
+                f"redis://:test-redis@{host}:{port}/0",
+                "testcontainers",
             )
             return
         postgres = start_postgres(scratch, free_port(), "products_test", durable=False)
