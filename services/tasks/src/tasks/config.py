@@ -266,6 +266,9 @@ class Settings:
             # before Heroku kills the dyno.
             # https://docs.celeryq.dev/en/stable/userguide/workers.html#soft-shutdown
             "worker_soft_shutdown_timeout": self.soft_shutdown_timeout,
+            # Idle too: an idle worker may hold retries due later (ETA), which the soft
+            # shutdown gives time to go back to Redis.
+            # https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-enable-soft-shutdown-on-idle
             "worker_enable_soft_shutdown_on_idle": True,
             "task_soft_time_limit": self.task_soft_time_limit,
             "task_time_limit": self.task_time_limit,
