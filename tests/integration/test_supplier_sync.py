@@ -80,6 +80,12 @@ def test_errors_that_do_not_pass_end_in_a_clear_failed_job(app, client, supplier
     saved = stock_and_prices(app)
     assert saved[skus[0]] == (Decimal(supplier.offers[skus[0]]["price"]), 0)
 
+    del supplier.always[skus[3]]  # the supplier is well again: a retry goes over all of them
+    assert client.post(f"/jobs/{done['id']}/retry").status_code == 202
+    again = wait_for_job(client, f"/jobs/{done['id']}", FINAL, timeout=60)
+    assert again["state"] == "succeeded", again
+    assert again["result"] == {"updated": 5, "unknown": 0, "failed": 0}
+
 
 def test_one_product_can_be_synced_alone(app, client, supplier, worker):
     skus = catalogue(app, supplier, 5, "ONE-")

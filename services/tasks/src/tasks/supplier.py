@@ -23,7 +23,7 @@ from tasks.extensions import db
 from tasks.ledger import Delivery
 from tasks.models import Job, JobState, Product
 from tasks.ratelimit import RateLimitTimeout, SharedRateLimit
-from tasks.scope import fix_scope
+from tasks.scope import fix_scope, reset_scope
 
 
 class SupplierError(Exception):
@@ -253,9 +253,11 @@ def sync_products(
     redelivered sync is harmless, and it resumes after the last batch saved.
     """
     settings: SupplierSettings = current_app.config["SUPPLIER"]
-    fix_scope(delivery.job_id, Product.id.in_(product_ids) if product_ids is not None else None)
+    fresh = fix_scope(
+        delivery.job_id, Product.id.in_(product_ids) if product_ids is not None else None
+    )
     job = db.session.get(Job, delivery.job_id)
-    tally, total = Tally.from_result(job.result), job.progress_total
+    tally, total = Tally() if fresh else Tally.from_result(job.result), job.progress_total
     db.session.commit()
     limit = SharedRateLimit(
         current_app.config["CELERY"]["broker_url"], settings.rate_limit, "supplier"
@@ -305,6 +307,8 @@ def sync_products(
                     "retry the job to resume"
                 )
     if tally.failed:
+        # Those products are behind the checkpoint: a retry goes over them all again.
+        reset_scope(delivery.job_id)
         more = " …" if tally.failed > len(tally.failed_skus) else ""
         raise SupplierError(
             f"{tally.failed} of {total} products could not be synced: "
