@@ -5,9 +5,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import Engine, create_engine, text
 
 from devstack.servers import free_port
+from tasks import database
 from tasks.config import Settings
 from tasks.extensions import db
 from tests import processes
@@ -43,15 +44,24 @@ def migrated(settings: Settings) -> Settings:
     return settings
 
 
+@pytest.fixture(scope="session")
+def truncating(migrated: Settings) -> Iterator[Engine]:
+    """For emptying the tables between tests: not with the API's one-second timeouts, since
+    a worker may still hold a lock for a moment after a test is done with it."""
+    engine = create_engine(migrated.database_url, **database.engine_options(60, "tests"))
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def app(migrated: Settings) -> Iterator[Flask]:
+def app(migrated: Settings, truncating: Engine) -> Iterator[Flask]:
     app = create_app(migrated)
     yield app
     with app.app_context():
-        tables = ", ".join(table.name for table in db.metadata.sorted_tables)
-        db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.session.commit()
         db.engine.dispose()
+    tables = ", ".join(table.name for table in db.metadata.sorted_tables)
+    with truncating.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ process, a stalled disk): its kernel still acknowledges every packet, so without
 query or a connect waits for ever.
 """
 
+import functools
 import select
 import time
 from collections.abc import Iterator
@@ -17,10 +18,11 @@ import psycopg2
 from psycopg2 import extensions
 from sqlalchemy import exc as sa_exc
 
-_wait_timeout: float | None = None
 # A deadline for everything a caller does (say, one API request), on top of each wait's own.
 _caller_deadline: ContextVar[float | None] = ContextVar("database_deadline", default=None)
 
+# What a clean-up that must happen gets when its caller's time is up.
+RENEWED_DEADLINE = 1.0
 _POLL_EVENTS = {extensions.POLL_READ: "read", extensions.POLL_WRITE: "write"}
 
 
@@ -28,9 +30,17 @@ class DatabaseTimeout(psycopg2.OperationalError):
     """PostgreSQL did not answer in time; the connection is dropped."""
 
 
+@functools.cache
+def connection_class(wait_timeout: float | None) -> type[extensions.connection]:
+    """psycopg2's connection, bounding each of its waits to `wait_timeout` seconds (None: no
+    bound). The bound travels with the connection, so every engine keeps its own."""
+    return type("TimedConnection", (extensions.connection,), {"wait_timeout": wait_timeout or None})
+
+
 def _wait(connection: Any) -> None:
     started = time.monotonic()
-    limits = [started + _wait_timeout] if _wait_timeout else []
+    wait_timeout = getattr(connection, "wait_timeout", None)
+    limits = [started + wait_timeout] if wait_timeout else []
     if (caller := _caller_deadline.get()) is not None:
         limits.append(caller)
     deadline = min(limits, default=None)
@@ -60,13 +70,9 @@ def _wait_for_socket(fileno: int, event: str, timeout: float | None) -> None:
         select.select(readers, writers, [], timeout)
 
 
-def install(timeout: float | None) -> None:
-    """Bound every wait of this process for PostgreSQL to `timeout` seconds (None: no bound).
-
-    The callback is process-wide: the last app created sets the bound.
-    """
-    global _wait_timeout
-    _wait_timeout = timeout or None
+def install() -> None:
+    """Wait for PostgreSQL with deadlines in this process (each connection's, and the
+    caller's); psycopg2's callback is process-wide."""
     extensions.set_wait_callback(_wait)
 
 
@@ -83,11 +89,11 @@ def end_deadline(token: Token[float | None]) -> None:
 @contextmanager
 def renewed_deadline() -> Iterator[None]:
     """For a clean-up that must happen even when the caller's time is used up (undoing a
-    job whose publish failed): a deadline of its own, as long as the caller's was."""
-    if _caller_deadline.get() is None:
+    job whose publish failed): about a second more."""
+    if (deadline := _caller_deadline.get()) is None:
         yield
         return
-    token = _caller_deadline.set(time.monotonic() + (_wait_timeout or 1.0))
+    token = _caller_deadline.set(max(deadline, time.monotonic() + RENEWED_DEADLINE))
     try:
         yield
     finally:
@@ -117,6 +123,7 @@ def engine_options(timeout: float | None, application_name: str) -> dict[str, An
         "pool_pre_ping": True,
         "pool_timeout": timeout or 30,
         "connect_args": {
+            "connection_factory": connection_class(timeout),
             # libpq's own bound on connecting (it rounds anything below 2 s up to 2 s);
             # the wait callback gives the tighter one.
             "connect_timeout": max(int(timeout or 10), 2),

@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None, import_name: str = "tasks") -> 
     """The Flask app every process shares: configuration, database and Celery."""
     app = Flask(import_name)
     app.config.from_mapping((settings or Settings.from_env()).flask_config())
-    database.install(app.config["DATABASE_TIMEOUT"])
+    database.install()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     celery_init_app(app)
