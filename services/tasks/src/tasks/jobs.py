@@ -71,12 +71,16 @@ def start_job(
         raise JobConflict(f"Idempotency-Key {idempotency_key!r} is in use; try again")
     if with_job is not None:
         with_job(job.id)
+    # Kept as written, so neither the publish nor the caller asks PostgreSQL for it again.
+    db.session.flush()
+    db.session.expunge(job)
     db.session.commit()
     try:
         publish_job(job)
     except BaseException:
         # Not published, so no worker will ever pick it up: leave nothing behind, even when
         # the publish used up the request's time.
+        db.session.rollback()
         with database.renewed_deadline():
             db.session.execute(delete(Job).where(Job.id == job.id, Job.deliveries == 0))
             db.session.commit()
@@ -148,13 +152,11 @@ def retry_job(job_id: uuid.UUID) -> Job:
         .values(
             state=JobState.QUEUED, attempts=0, error=None, finished_at=None, updated_at=func.now()
         )
-        .returning(
-            Job.deliveries, before.c.state, before.c.attempts, before.c.error, before.c.finished_at
-        )
+        .returning(Job, before.c.state, before.c.attempts, before.c.error, before.c.finished_at)
     ).first()
     if row is None:
         raise _conflict_or_missing(job_id, "retried")
-    deliveries, *previous = row
+    job, *previous = row
     db.session.execute(
         update(OutboxMessage)
         .where(
@@ -163,17 +165,21 @@ def retry_job(job_id: uuid.UUID) -> Job:
         )
         .values(state=MessageState.PENDING, error=None)
     )
+    # Kept as written, so nothing between the commit and the publish asks PostgreSQL.
+    db.session.expunge(job)
     db.session.commit()
-    job = db.session.get(Job, job_id)
     try:
         publish_job(job)
-    except BrokerUnavailable:
-        # Back as it was, unless a delivery claimed it meanwhile (then it was published after all).
+    except BaseException:
+        # Back as it was, unless a delivery claimed it meanwhile (then it was published).
         state, attempts, error, finished_at = previous
+        db.session.rollback()
         with database.renewed_deadline():
             db.session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.state == JobState.QUEUED, Job.deliveries == deliveries)
+                .where(
+                    Job.id == job_id, Job.state == JobState.QUEUED, Job.deliveries == job.deliveries
+                )
                 .values(state=state, attempts=attempts, error=error, finished_at=finished_at)
             )
             db.session.commit()
