@@ -1,3 +1,4 @@
+import logging
 import uuid
 
 import pytest
@@ -93,13 +94,23 @@ def test_arguments_celery_would_refuse_leave_no_job_behind(app):
     assert job_count(app) == 0
 
 
-def test_with_redis_down_a_publish_is_a_quick_503_and_leaves_nothing(migrated, app):
+def test_with_redis_down_a_publish_is_a_quick_503_and_leaves_nothing(migrated, app, caplog):
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     settings = Settings.from_env(
         {"APP_ENV": "test", "DATABASE_URL": migrated.database_url, "REDIS_URL": dead_redis}
     )
-    response = create_app(settings).test_client().post("/jobs/slow-add", json={"a": 1, "b": 2})
+    with caplog.at_level(logging.WARNING):
+        response = (
+            create_app(settings)
+            .test_client()
+            .post("/jobs/slow-add", json={"a": 1, "b": 2}, headers={"X-Request-ID": "dead-redis-1"})
+        )
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "broker_unavailable"
     assert response.headers["Retry-After"]
     assert job_count(app) == 0
+    # Logged, for whoever looks, with the request id, and without a traceback: not a bug.
+    [record] = [r for r in caplog.records if "unavailable in POST /jobs/slow-add" in r.message]
+    assert record.levelno == logging.WARNING
+    assert "broker unavailable" in record.message and "dead-redis-1" in record.message
+    assert record.exc_info is None

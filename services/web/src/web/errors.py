@@ -92,12 +92,27 @@ def _unavailable(code: str, message: str) -> tuple[Response, int]:
     return response, status
 
 
+def _log_unavailable(what: str, error: BaseException) -> None:
+    # No traceback: not a bug of ours, but what and where, for whoever reads the log.
+    cause = error.__cause__ or error
+    current_app.logger.warning(
+        "%s unavailable in %s %s [request_id=%s]: %s",
+        what,
+        request.method,
+        request.path,
+        request_id(),
+        (str(cause).splitlines() or [type(cause).__name__])[0],
+    )
+
+
 def _broker_unavailable(error: BrokerUnavailable) -> tuple[Response, int]:
+    _log_unavailable("broker", error)
     return _unavailable("broker_unavailable", str(error))
 
 
 def _database_error(error: SQLAlchemyError) -> tuple[Response, int]:
     if database.is_unavailable(error):
+        _log_unavailable("database", error)
         return _unavailable("database_unavailable", "the database is unavailable; try again")
     return _unexpected(error)
 
