@@ -30,6 +30,10 @@ worker_class = "web.gunicorn_worker.JsonErrorsGeventWorker"
 # API_DEPENDENCY_TIMEOUT.
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 accesslog = "-"
+# The default line, plus how long the request took (seconds) and its X-Request-ID.
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss %({x-request-id}o)s'
+)
 errorlog = "-"
 # Heroku's router gives up on a request after 30 s; finish or fail before that. A gevent
 # worker whose hub is blocked this long (a non-cooperative call) is killed and replaced.
