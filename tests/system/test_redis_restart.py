@@ -1,5 +1,8 @@
 """Workers ride out a Redis restart: they reconnect and consume again, unattended."""
 
+import os
+import signal
+
 import pytest
 import redis as redis_client
 
@@ -42,6 +45,36 @@ def test_a_worker_resumes_within_30_seconds_after_redis_restarts(migrated, app, 
         done = wait_for_job(client, after, {"succeeded", "failed"}, timeout=30)
         assert (done["state"], done["result"]) == ("succeeded", 5)
         assert worker.poll() is None
+    finally:
+        processes.stop(worker)
+        redis.stop()
+
+
+def test_a_worker_running_a_task_rides_out_redis_killed_outright(migrated, app, servers, tmp_path):
+    """Redis dies (kill -9) while the worker holds an unacknowledged task: the worker must
+    not exit, the task's job ends succeeded, and the worker consumes again once Redis is
+    back."""
+    redis = start_redis(tmp_path / "redis", port := free_port(), durable=True)
+    client, worker = client_and_worker(migrated, servers, redis.url, tmp_path)
+    try:
+        running = client.post("/jobs/slow-add", json={"a": 3, "b": 4}).headers["Location"]
+        wait_for_job(client, running, {"running"})
+        os.kill(redis.process.pid, signal.SIGKILL)
+        wait_until(lambda: not redis.alive(), 10, "Redis to die")
+        redis.stop()
+        redis = start_redis(tmp_path / "redis", port, durable=True)
+
+        done = wait_for_job(client, running, {"succeeded", "failed", "dead"}, timeout=30)
+        assert (done["state"], done["result"]) == ("succeeded", 7)
+
+        def published() -> str | None:
+            response = client.post("/jobs/slow-add", json={"a": 5, "b": 6})
+            return response.headers["Location"] if response.status_code == 202 else None
+
+        after = wait_until(published, 10, "Redis to take jobs again")
+        done = wait_for_job(client, after, {"succeeded", "failed", "dead"}, timeout=30)
+        assert (done["state"], done["result"]) == ("succeeded", 11)
+        assert worker.poll() is None, "the worker exited when Redis died"
     finally:
         processes.stop(worker)
         redis.stop()

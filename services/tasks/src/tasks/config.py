@@ -243,6 +243,9 @@ class Settings:
         # https://docs.celeryq.dev/en/stable/userguide/configuration.html
         return {
             "broker_url": self.broker_url,
+            # kombu's Redis transport, with a channel that survives Redis dying under a
+            # worker that holds a task (tasks/broker.py).
+            "broker_transport": "tasks.broker:Transport",
             "result_backend": self.result_backend,
             "broker_connection_retry_on_startup": True,
             # A worker keeps trying to reach Redis for as long as it is down.
