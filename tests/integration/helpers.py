@@ -1,6 +1,7 @@
 """Shared steps of the integration tests."""
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -32,6 +33,18 @@ def seed(app: Flask, count: int, prefix: str) -> dict[int, Decimal]:
     with app.app_context():
         seed_products(count, prefix, seed=count)
         return prices(app)
+
+
+def catalogue(app: Flask, supplier: Any, count: int, prefix: str, unknown: int = 0) -> list[str]:
+    """Seed `count` products; the supplier offers all but the last `unknown` of them."""
+    seed(app, count, prefix)
+    with app.app_context():
+        skus = db.session.scalars(
+            select(Product.sku).where(Product.sku.startswith(prefix)).order_by(Product.id)
+        ).all()
+    for n, sku in enumerate(skus[: count - unknown]):
+        supplier.offers[sku] = {"price": f"{10 + n}.50", "stock": n}
+    return list(skus)
 
 
 def prices(app: Flask) -> dict[int, Decimal]:

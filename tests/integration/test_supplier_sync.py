@@ -11,24 +11,12 @@ from devstack.servers import wait_until
 from tasks.extensions import db
 from tasks.models import Product
 from tests import processes
-from tests.integration.helpers import app_on_redis_db, seed
+from tests.integration.helpers import app_on_redis_db, catalogue, seed
 from tests.waiting import wait_for_job
 
 pytestmark = pytest.mark.integration
 
 FINAL = {"succeeded", "failed", "dead"}
-
-
-def catalogue(app, supplier, count: int, prefix: str, unknown: int = 0) -> list[str]:
-    """Seed `count` products; the supplier offers all but the last `unknown` of them."""
-    seed(app, count, prefix)
-    with app.app_context():
-        skus = db.session.scalars(
-            select(Product.sku).where(Product.sku.startswith(prefix)).order_by(Product.id)
-        ).all()
-    for n, sku in enumerate(skus[: count - unknown]):
-        supplier.offers[sku] = {"price": f"{10 + n}.50", "stock": n}
-    return list(skus)
 
 
 def stock_and_prices(app) -> dict[str, tuple[Decimal, int]]:

@@ -9,19 +9,31 @@ import redis as redis_client
 from devstack.servers import free_port, start_redis, wait_until
 from tasks.config import Settings
 from tests import processes
+from tests.faults import paused
+from tests.integration.helpers import catalogue
 from tests.waiting import wait_for_job
 from web import create_app
 
 pytestmark = pytest.mark.system
 
 
+def app_on_redis(migrated, redis_url, **environ):
+    return create_app(
+        Settings.from_env(
+            {
+                "APP_ENV": "test",
+                "DATABASE_URL": migrated.database_url,
+                "REDIS_URL": redis_url,
+                **environ,
+            }
+        )
+    )
+
+
 def client_and_worker(migrated, servers, redis_url, tmp_path):
     """An API client and a worker process, both on the Redis at `redis_url`."""
-    settings = Settings.from_env(
-        {"APP_ENV": "test", "DATABASE_URL": migrated.database_url, "REDIS_URL": redis_url}
-    )
     worker, _ = processes.start_worker(servers.database_url, redis_url, tmp_path, "worker")
-    return create_app(settings).test_client(), worker
+    return app_on_redis(migrated, redis_url).test_client(), worker
 
 
 def test_a_worker_resumes_within_30_seconds_after_redis_restarts(migrated, app, servers, tmp_path):
@@ -75,6 +87,68 @@ def test_a_worker_running_a_task_rides_out_redis_killed_outright(migrated, app, 
         done = wait_for_job(client, after, {"succeeded", "failed", "dead"}, timeout=30)
         assert (done["state"], done["result"]) == ("succeeded", 11)
         assert worker.poll() is None, "the worker exited when Redis died"
+    finally:
+        processes.stop(worker)
+        redis.stop()
+
+
+@pytest.mark.parametrize("fault", ["killed", "hung"])
+def test_a_task_whose_retry_cannot_be_published_is_handed_back_not_dropped(
+    migrated, app, servers, supplier, worker_settings, tmp_path, fault
+):
+    """Redis dies or hangs mid-sync: the sync's next call to Redis fails (within
+    REDIS_TIMEOUT when hung), and so does the publish of its retry. Celery would drop the
+    message and the job would stay running; instead the job is queued again while Redis is
+    still out, and once it is back the message is delivered again (after the visibility
+    timeout: 2 x 15 s here) and the sync resumes to its end."""
+    skus = catalogue(app, supplier, 8, "HBK-")
+    for sku in skus[4:]:
+        supplier.script[sku] = ["wait"]  # the second batch waits for the gate
+    redis = start_redis(tmp_path / "redis", port := free_port(), durable=True)
+    limits = {"CELERY_TASK_TIME_LIMIT": "15"}
+    client = app_on_redis(migrated, redis.url, **limits).test_client()
+    worker, _ = processes.start_worker(
+        servers.database_url,
+        redis.url,
+        tmp_path,
+        "io",
+        **{
+            **worker_settings,
+            **limits,
+            "REDIS_TIMEOUT": "1",
+            "CELERY_POOL": "threads",
+            "SUPPLIER_CONCURRENCY": "2",
+            "SUPPLIER_BATCH_SIZE": "4",
+        },
+    )
+
+    def requeued_while_redis_is_out() -> None:
+        supplier.gate.set()
+        waiting = wait_for_job(client, location, {"queued", "succeeded", "failed", "dead"})
+        assert waiting["state"] == "queued", waiting
+        assert "Redis unavailable" in waiting["error"]
+
+    try:
+        location = client.post("/products/sync").headers["Location"]
+        wait_until(
+            lambda: (client.get(location).get_json()["progress"] or {}).get("done") == 4,
+            30,
+            "the first batch to be saved",
+        )
+        if fault == "hung":
+            with paused(redis.process.pid):
+                requeued_while_redis_is_out()
+        else:
+            os.kill(redis.process.pid, signal.SIGKILL)
+            wait_until(lambda: not redis.alive(), 10, "Redis to die")
+            requeued_while_redis_is_out()
+            redis.stop()
+            redis = start_redis(tmp_path / "redis", port, durable=True)
+
+        done = wait_for_job(client, location, {"succeeded", "failed", "dead"}, timeout=60)
+        assert done["state"] == "succeeded", done
+        assert done["result"] == {"updated": 8, "unknown": 0, "failed": 0}
+        assert worker.poll() is None, f"the worker exited when Redis {fault}"
     finally:
         processes.stop(worker)
         redis.stop()

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Ignore, MaxRetriesExceededError
+from celery.exceptions import Ignore, MaxRetriesExceededError, Reject
 from celery.signals import task_postrun, task_prerun
 from flask import Flask, has_app_context
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,7 +39,13 @@ class FlaskTask(Task):
             transient = as_transient(error)
             if transient is None:
                 raise
-            retry_later(self, transient)
+            try:
+                retry_later(self, transient)
+            except Reject:
+                # No retry was published, so on_retry does not run: the job waits for its
+                # message to come back, queued.
+                self._record(ledger.retrying, transient)
+                raise
 
     @property
     def delivery(self) -> ledger.Delivery | None:

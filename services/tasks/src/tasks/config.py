@@ -202,6 +202,7 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options(self.database_timeout, "products"),
             "DATABASE_TIMEOUT": self.database_timeout,
+            "REDIS_TIMEOUT": self.redis_timeout,
             "JOB_MAX_REDELIVERIES": self.job_max_redeliveries,
             "BEAT_HEARTBEAT_FILE": self.beat_heartbeat_file,
             "BULK_CHUNK_SIZE": self.bulk_chunk_size,

@@ -12,10 +12,13 @@ class RateLimitTimeout(TimeoutError):
 
 
 class SharedRateLimit:
-    def __init__(self, redis_url: str, limit: str, name: str) -> None:
+    def __init__(self, redis_url: str, limit: str, name: str, timeout: float | None) -> None:
         self.item: RateLimitItem = parse(limit)
         self.name = name
-        self.limiter = MovingWindowRateLimiter(RedisStorage(redis_url, key_prefix="ratelimit"))
+        # A hung Redis fails a call after `timeout` seconds, instead of holding it for ever.
+        timeouts = {"socket_timeout": timeout, "socket_connect_timeout": timeout} if timeout else {}
+        storage = RedisStorage(redis_url, key_prefix="ratelimit", **timeouts)
+        self.limiter = MovingWindowRateLimiter(storage)
 
     def acquire(self, timeout: float = 60.0) -> None:
         """Block until a call is allowed; raise RateLimitTimeout after `timeout` seconds."""

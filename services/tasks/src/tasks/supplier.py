@@ -260,7 +260,10 @@ def sync_products(
     tally, total = Tally() if fresh else Tally.from_result(job.result), job.progress_total
     db.session.commit()
     limit = SharedRateLimit(
-        current_app.config["CELERY"]["broker_url"], settings.rate_limit, "supplier"
+        current_app.config["CELERY"]["broker_url"],
+        settings.rate_limit,
+        "supplier",
+        current_app.config["REDIS_TIMEOUT"],
     )
     breaker = CircuitBreaker(settings.breaker_threshold)
     unreachable = NotTried(
