@@ -1,20 +1,25 @@
-"""Operations from a terminal: `flask products …` and `flask jobs …`."""
+"""Operations from a terminal: `flask products …`, `flask jobs …` and `flask keys …`."""
 
 import time
 import uuid
 from collections.abc import Callable
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from tasks.api_keys import SCOPES, KeyNotFound, create_key, list_keys, revoke_key
 from tasks.extensions import db
 from tasks.jobs import JobConflict, JobNotFound, cancel_job, find_job, retry_job
 from tasks.models import Job, JobState
+from tasks.roles import grant_app_role
 from tasks.seeding import seed_products
 
 products_cli = AppGroup("products", help="Manage products.")
 jobs_cli = AppGroup("jobs", help="Show and steer background jobs.")
+keys_cli = AppGroup("keys", help="Make, list and revoke API keys.")
+roles_cli = AppGroup("roles", help="PostgreSQL roles of the stack.")
 
 
 @products_cli.command("seed")
@@ -104,3 +109,57 @@ def watch_command(job_id: str, interval: float) -> None:
     click.echo(_line(job))
     if job.state != JobState.SUCCEEDED:
         raise SystemExit(1)
+
+
+@keys_cli.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="What the key may do (repeat for more); every scope when none is given.",
+)
+def create_key_command(name: str, scopes: tuple[str, ...]) -> None:
+    """Make a key. It is shown once, alone on the last line: `... | tail -1` takes it."""
+    row, key = create_key(name, scopes or SCOPES)
+    click.echo(f"made key {row.prefix} ({row.name}) with scopes {', '.join(row.scopes)};")
+    click.echo("it is shown only now, on the next line:")
+    click.echo(key)
+
+
+@keys_cli.command("list")
+def list_keys_command() -> None:
+    """Every key: prefix, name, scopes, when made, last used and revoked."""
+    for row in list_keys():
+        used = row.last_used_at.isoformat(timespec="seconds") if row.last_used_at else "never"
+        revoked = (
+            f"  revoked {row.revoked_at.isoformat(timespec='seconds')}" if row.revoked_at else ""
+        )
+        click.echo(
+            f"{row.prefix}  {row.name:<20}  {','.join(row.scopes):<15}  "
+            f"made {row.created_at.isoformat(timespec='seconds')}  used {used}{revoked}"
+        )
+
+
+@keys_cli.command("revoke")
+@click.argument("prefix")
+def revoke_key_command(prefix: str) -> None:
+    """Revoke the key with PREFIX: it is refused from the next request on."""
+    try:
+        row = revoke_key(prefix)
+    except KeyNotFound as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"revoked key {row.prefix} ({row.name})")
+
+
+@roles_cli.command("grant-app")
+def grant_app_command() -> None:
+    """Make DATABASE_APP_ROLE (password DATABASE_APP_PASSWORD) able to read and write rows,
+    and nothing else. Run as the schema's owner, after `flask db upgrade`."""
+    role = current_app.config["DATABASE_APP_ROLE"]
+    password = current_app.config["DATABASE_APP_PASSWORD"]
+    if not role or not password:
+        raise click.ClickException("set DATABASE_APP_ROLE and DATABASE_APP_PASSWORD")
+    grant_app_role(role, password)
+    click.echo(f"role {role} can read and write rows, and nothing more")

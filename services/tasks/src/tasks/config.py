@@ -22,6 +22,9 @@ ENVIRONMENTS = (DEVELOPMENT, "test", PRODUCTION)
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/products"
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+# Where `make run` says where its servers are (their URLs, with their passwords), in its
+# data folder (DEVSTACK_DATA_DIR, .devdata beside .env by default).
+STACK_ENV = "stack.env"
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET_KEY}
 
@@ -125,13 +128,29 @@ class Settings:
     beat_lock_timeout: int = 60
     beat_heartbeat_file: str = "/tmp/products-beat.heartbeat"
     soft_shutdown_timeout: float = 20.0
+    # The API: whether GET needs no key; how often one key, and one client address, may
+    # start jobs; recipients per alert; proxies in front whose X-Forwarded-For to trust.
+    api_public_reads: bool = True
+    jobs_rate_limit_per_key: str = "30/minute"
+    jobs_rate_limit_per_address: str = "60/minute"
+    alert_max_recipients: int = 100
+    trusted_proxies: int = 0
+    # The release step makes this role for web and workers (tasks/roles.py).
+    database_app_role: str | None = None
+    database_app_password: str | None = None
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     supplier: SupplierSettings = field(default_factory=SupplierSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         if environ is None:
-            load_dotenv(find_dotenv(usecwd=True))
+            load_dotenv(dotenv := find_dotenv(usecwd=True))
+            if os.environ.get("APP_ENV", PRODUCTION) == DEVELOPMENT:
+                # Below the environment and .env: the servers `make run` started, if any.
+                data_dir = os.environ.get("DEVSTACK_DATA_DIR") or os.path.join(
+                    os.path.dirname(dotenv) or os.getcwd(), ".devdata"
+                )
+                load_dotenv(os.path.join(data_dir, STACK_ENV))
             environ = os.environ
         app_env = environ.get("APP_ENV", PRODUCTION)
         if app_env not in ENVIRONMENTS:
@@ -180,6 +199,17 @@ class Settings:
             beat_lock_timeout=int(environ.get("BEAT_LOCK_TIMEOUT", "60")),
             beat_heartbeat_file=environ.get("BEAT_HEARTBEAT_FILE", cls.beat_heartbeat_file),
             soft_shutdown_timeout=float(environ.get("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", "20")),
+            api_public_reads=_flag(environ.get("API_PUBLIC_READS", "true"), "API_PUBLIC_READS"),
+            jobs_rate_limit_per_key=environ.get(
+                "JOBS_RATE_LIMIT_PER_KEY", cls.jobs_rate_limit_per_key
+            ),
+            jobs_rate_limit_per_address=environ.get(
+                "JOBS_RATE_LIMIT_PER_ADDRESS", cls.jobs_rate_limit_per_address
+            ),
+            alert_max_recipients=int(environ.get("ALERT_MAX_RECIPIENTS", cls.alert_max_recipients)),
+            trusted_proxies=int(environ.get("TRUSTED_PROXIES", cls.trusted_proxies)),
+            database_app_role=environ.get("DATABASE_APP_ROLE") or None,
+            database_app_password=environ.get("DATABASE_APP_PASSWORD") or None,
             smtp=SmtpSettings.from_env(environ),
             supplier=SupplierSettings.from_env(environ),
         )
@@ -202,6 +232,13 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options(self.database_timeout, "products"),
             "DATABASE_TIMEOUT": self.database_timeout,
+            "API_PUBLIC_READS": self.api_public_reads,
+            "JOBS_RATE_LIMIT_PER_KEY": self.jobs_rate_limit_per_key,
+            "JOBS_RATE_LIMIT_PER_ADDRESS": self.jobs_rate_limit_per_address,
+            "ALERT_MAX_RECIPIENTS": self.alert_max_recipients,
+            "TRUSTED_PROXIES": self.trusted_proxies,
+            "DATABASE_APP_ROLE": self.database_app_role,
+            "DATABASE_APP_PASSWORD": self.database_app_password,
             "REDIS_TIMEOUT": self.redis_timeout,
             "JOB_MAX_REDELIVERIES": self.job_max_redeliveries,
             "BEAT_HEARTBEAT_FILE": self.beat_heartbeat_file,
@@ -318,6 +355,14 @@ class Settings:
 
     def _redis_timeouts(self, *names: str) -> dict[str, float]:
         return {name: self.redis_timeout for name in names} if self.redis_timeout else {}
+
+
+def _flag(value: str, name: str) -> bool:
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    try:
+        return words[value.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"{name} must be true or false, not {value!r}") from None
 
 
 def normalize_database_url(url: str) -> str:

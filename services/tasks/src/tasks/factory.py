@@ -4,7 +4,7 @@ from flask import Flask
 
 from tasks import database
 from tasks.celery_app import celery_init_app
-from tasks.cli import jobs_cli, products_cli
+from tasks.cli import jobs_cli, keys_cli, products_cli, roles_cli
 from tasks.config import Settings
 from tasks.extensions import db, migrate
 
@@ -21,4 +21,6 @@ def create_app(settings: Settings | None = None, import_name: str = "tasks") -> 
     celery_init_app(app)
     app.cli.add_command(products_cli)
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(roles_cli)
     return app
