@@ -12,7 +12,9 @@ from tasks import database
 from tasks.config import Settings
 from tasks.extensions import db
 from tests import processes
+from tests.auth import keyed_client
 from tests.servers import TestServers, choose, test_servers
+from tests.settings import settings_for
 from tests.smtp_server import SmtpServer
 from tests.supplier_server import SupplierServer
 from web import create_app
@@ -31,9 +33,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServers]:
 
 @pytest.fixture(scope="session")
 def settings(servers: TestServers) -> Settings:
-    return Settings.from_env(
-        {"APP_ENV": "test", "DATABASE_URL": servers.database_url, "REDIS_URL": servers.redis_url}
-    )
+    return settings_for(servers.database_url, servers.redis_url)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,8 @@ def app(migrated: Settings, truncating: Engine) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """A client of the API with a key of every scope."""
+    return keyed_client(app)
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.settings import TEST_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
 
@@ -19,7 +21,7 @@ def service_environment(database_url: str, redis_url: str, **extra: str) -> dict
         if not key.startswith(("CELERY_", "FLOWER_", "FLASK_")) and key not in {"PORT"}
     }
     env.update(
-        APP_ENV="test",
+        TEST_ENVIRONMENT,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         PYTHONUNBUFFERED="1",

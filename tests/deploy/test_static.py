@@ -23,6 +23,7 @@ BIN = Path(sys.executable).parent
 ENV = {
     "SECRET_KEY": "s",
     "POSTGRES_PASSWORD": "p",
+    "POSTGRES_APP_PASSWORD": "q",
     "REDIS_PASSWORD": "r",
     "FLOWER_BASIC_AUTH": "a:b",
 }

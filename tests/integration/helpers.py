@@ -10,22 +10,14 @@ from tasks.config import Settings
 from tasks.extensions import db
 from tasks.models import Product
 from tasks.seeding import seed_products
+from tests.settings import settings_for
 from web import create_app
 
 
 def app_on_redis_db(settings: Settings, number: int, **environ: str) -> Flask:
     """The app, publishing to another Redis database: only workers started on it consume."""
     redis_url = settings.broker_url.rsplit("/", 1)[0] + f"/{number}"
-    return create_app(
-        Settings.from_env(
-            {
-                "APP_ENV": "test",
-                "DATABASE_URL": settings.database_url,
-                "REDIS_URL": redis_url,
-                **environ,
-            }
-        )
-    )
+    return create_app(settings_for(settings.database_url, redis_url, **environ))
 
 
 def seed(app: Flask, count: int, prefix: str) -> dict[int, Decimal]:

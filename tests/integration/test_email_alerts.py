@@ -5,8 +5,9 @@ from sqlalchemy import select
 
 from devstack.servers import wait_until
 from tasks.extensions import db
-from tasks.models import OutboxMessage
+from tasks.models import OutboxMessage, Product
 from tests import processes
+from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db
 from tests.waiting import wait_for_job
 
@@ -114,6 +115,12 @@ def test_when_retries_run_out_the_job_is_dead_and_can_be_retried(client, smtp, w
     "payload",
     [
         {"reason": "price_drop", "recipients": ["not-an-address"]},
+        {"reason": "price_drop", "recipients": ["a@example"]},
+        {"reason": "price_drop", "recipients": ["a@@example.com"]},
+        {"reason": "price_drop", "recipients": ["a b@example.com"]},
+        {"reason": "price_drop", "recipients": ["a@example.com\r\nBcc: victim@example.com"]},
+        {"reason": "price_drop", "recipients": ["a@exa_mple.com"]},
+        {"reason": "price_drop", "recipients": [f"p{n}@example.com" for n in range(101)]},
         {"reason": "price_drop", "recipients": []},
         {"reason": "spam", "recipients": ["a@example.com"]},
         {"recipients": ["a@example.com"]},
@@ -127,8 +134,46 @@ def test_invalid_alerts_are_a_400_and_record_nothing(app, client, payload):
     assert outbox_states(app) == {}
 
 
+def test_recipients_are_capped_by_a_setting(migrated, app):
+    few = app_on_redis_db(migrated, 11, ALERT_MAX_RECIPIENTS="2")
+    client = keyed_client(few)
+    product_id = a_product(client)
+    response = client.post(
+        f"/products/{product_id}/alerts",
+        json={"reason": "price_drop", "recipients": ["a@example.com", "b@example.com", "c@x.org"]},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["fields"] == {
+        "recipients": ["at most 2 recipients per alert"]
+    }
+
+
+@pytest.mark.parametrize("name", ["Lamp\nBcc: x@example.com", "Lamp\r", "\rLamp"])
+def test_a_product_name_that_cannot_be_a_subject_line_is_refused(app, client, name):
+    refused = client.post("/products", json={"sku": "NL-1", "name": name, "price": "1.00"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["fields"] == {"name": ["must not contain line breaks"]}
+    product_id = a_product(client)
+    assert client.patch(f"/products/{product_id}", json={"name": name}).status_code == 400
+
+
+def test_a_product_stored_with_a_line_break_gets_no_alert_until_renamed(app, client):
+    product_id = a_product(client)
+    with app.app_context():
+        db.session.get(Product, product_id).name = "Lamp\nBcc: x@example.com"
+        db.session.commit()
+    response = client.post(
+        f"/products/{product_id}/alerts", json={"reason": "price_drop", "recipients": ["a@x.org"]}
+    )
+    assert response.status_code == 409
+    assert "line break" in response.get_json()["error"]["message"]
+    assert outbox_states(app) == {}
+
+
 def test_an_alert_for_an_unknown_product_is_a_404(client):
-    response = client.post("/products/999/alerts", json={"reason": "price_drop", "recipients": []})
+    response = client.post(
+        "/products/999/alerts", json={"reason": "price_drop", "recipients": ["a@example.com"]}
+    )
     assert response.status_code == 404
 
 
@@ -156,7 +201,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_repeats_only_unconfirmed_mai
     }
     smtp.stall_seconds = 0.1
     first, _ = processes.start_worker(servers.database_url, broker, tmp_path, "first", **settings)
-    client = busy.test_client()
+    client = keyed_client(busy)
     location = alert(client, a_product(client), people(25))
     job_id = location.rsplit("/", 1)[1]
     wait_until(lambda: len(smtp.received_for(job_id)) >= 7, 30, "the sending to be under way")

@@ -90,9 +90,12 @@ def test_404s_name_what_is_unknown(client):
     assert client.delete(f"/products/{gone}").get_json()["error"]["message"] == f"no product {gone}"
     assert client.get(f"/jobs/{job}").get_json()["error"]["message"] == f"no job {job}"
     assert client.get("/nowhere").get_json()["error"]["message"] == "no route /nowhere"
-    # An id larger than the column can hold matches no route at all.
-    assert client.get("/products/2147483648").get_json()["error"]["message"] == (
-        "no route /products/2147483648"
+    # An id larger than the column can hold is no product, whatever the method.
+    for method in ("get", "put", "patch", "delete"):
+        response = getattr(client, method)("/products/2147483648", json={"price": "1.00"})
+        assert response.status_code in (400, 404), response.get_json()
+    assert client.delete("/products/2147483648").get_json()["error"]["message"] == (
+        "no product 2147483648"
     )
 
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.servers import free_port
-from tasks.config import Settings
+from tests.settings import settings_for
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -20,9 +20,7 @@ def silent_server() -> Iterator[int]:
 
 
 def readiness(database_url: str, redis_url: str) -> tuple[int, dict]:
-    settings = Settings.from_env(
-        {"APP_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    )
+    settings = settings_for(database_url, redis_url)
     response = create_app(settings).test_client().get("/readyz")
     return response.status_code, response.get_json()
 

@@ -2,6 +2,7 @@ import pytest
 
 from devstack.servers import wait_until
 from tests import processes
+from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db, seed
 from tests.waiting import wait_for_job
 
@@ -30,7 +31,7 @@ def test_finished_jobs_can_be_neither_cancelled_nor_retried(client, worker):
 
 def test_a_cancelled_queued_job_never_runs_and_can_be_retried(migrated, app, tmp_path, servers):
     idle = app_on_redis_db(migrated, 3)  # no worker consumes here until we start one
-    client = idle.test_client()
+    client = keyed_client(idle)
     location = client.post("/jobs/slow-add", json={"a": 20, "b": 22}).headers["Location"]
     cancelled = client.delete(location)
     assert cancelled.status_code == 200
@@ -77,7 +78,7 @@ def test_a_task_that_kills_its_worker_every_time_ends_dead(migrated, tmp_path, s
     process, _ = processes.start_worker(
         servers.database_url, broker, tmp_path, "victim", JOB_MAX_REDELIVERIES="2"
     )
-    client = poisoned.test_client()
+    client = keyed_client(poisoned)
     try:
         location = client.post("/jobs/slow-add", json={"a": 1, "b": 2}).headers["Location"]
         for attempt in (1, 2, 3):

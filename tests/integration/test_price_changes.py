@@ -7,6 +7,7 @@ from devstack.servers import wait_until
 from tasks.extensions import db
 from tasks.models import Product
 from tests import processes
+from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db, prices, raised_by_percent, seed
 from tests.waiting import wait_for_job
 
@@ -107,7 +108,7 @@ def test_a_worker_killed_mid_update_changes_every_row_exactly_once(
     first, _ = processes.start_worker(
         servers.database_url, busy.config["CELERY"]["broker_url"], tmp_path, "first", **settings
     )
-    client = busy.test_client()
+    client = keyed_client(busy)
     location = client.post("/products/price-changes", json={"percent": "10"}).headers["Location"]
 
     def midway() -> bool:

@@ -11,6 +11,7 @@ from devstack.servers import wait_until
 from tasks.extensions import db
 from tasks.models import Product
 from tests import processes
+from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db, catalogue, seed
 from tests.waiting import wait_for_job
 
@@ -135,7 +136,7 @@ def io_worker(migrated, servers, worker_settings, tmp_path):
             },
         )
         started.append(process)
-        return app.test_client(), redis.Redis.from_url(broker)
+        return keyed_client(app), redis.Redis.from_url(broker)
 
     yield start
     for process in started:

@@ -20,7 +20,9 @@ from tasks.extensions import db
 from tasks.jobs import publish_job
 from tasks.models import Job
 from tests import processes
+from tests.auth import KeyedHttp, keyed_session
 from tests.faults import lasting, paused
+from tests.settings import settings_for
 from tests.web_server import web_server
 from web import create_app
 
@@ -50,6 +52,8 @@ class Stack:
     worker: psutil.Process
     beat: psutil.Process
     logs: Path
+    # Sends a key of every scope.
+    http: KeyedHttp
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text()
@@ -62,11 +66,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     scratch = tmp_path_factory.mktemp("faults")
     postgres = start_postgres(scratch, free_port(), "faults", durable=False)
     redis = start_redis(scratch, free_port(), durable=False)
-    settings = Settings.from_env(
-        {"APP_ENV": "test", "DATABASE_URL": postgres.url, "REDIS_URL": redis.url}
-    )
-    with create_app(settings).app_context():
+    settings = settings_for(postgres.url, redis.url)
+    app = create_app(settings)
+    with app.app_context():
         upgrade()
+    http = keyed_session(app)
     env = processes.service_environment(postgres.url, redis.url, **WORKER_SETTINGS)
     beat = processes.start(
         [str(processes.SERVICES / "worker" / "beat")], env, scratch, scratch / "beat.log"
@@ -84,6 +88,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                 psutil.Process(worker.pid),
                 psutil.Process(beat.pid),
                 scratch,
+                http,
             )
     finally:
         processes.stop(worker)
@@ -93,14 +98,14 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 
 
 def post_slow_add(stack: Stack) -> requests.Response:
-    return requests.post(
+    return stack.http.post(
         f"{stack.api}/jobs/slow-add", json={"a": 2, "b": 3}, timeout=CLIENT_TIMEOUT
     )
 
 
 def finished(stack: Stack, location: str) -> dict:
     def done() -> dict | None:
-        body = requests.get(f"{stack.api}{location}", timeout=CLIENT_TIMEOUT).json()
+        body = stack.http.get(f"{stack.api}{location}", timeout=CLIENT_TIMEOUT).json()
         return body if body.get("state") in {"succeeded", "failed", "dead"} else None
 
     return wait_until(done, 60, f"{location} to finish", interval=0.2)
@@ -130,19 +135,19 @@ def test_a_hung_redis_costs_requests_a_503_not_a_hang_and_the_api_stays_up(stack
     before = job_count(stack)
     with paused(stack.redis.process.pid), ThreadPoolExecutor(12) as pool:
         retried = pool.submit(
-            requests.post, f"{stack.api}/jobs/{failed}/retry", timeout=CLIENT_TIMEOUT
+            stack.http.post, f"{stack.api}/jobs/{failed}/retry", timeout=CLIENT_TIMEOUT
         )
         # More requests at once than the web process has threads: none may hold one for long.
         posts = [pool.submit(post_slow_add, stack) for _ in range(12)]
-        assert requests.get(f"{stack.api}/healthz", timeout=CLIENT_TIMEOUT).status_code == 200
-        ready = requests.get(f"{stack.api}/readyz", timeout=CLIENT_TIMEOUT)
+        assert stack.http.get(f"{stack.api}/healthz", timeout=CLIENT_TIMEOUT).status_code == 200
+        ready = stack.http.get(f"{stack.api}/readyz", timeout=CLIENT_TIMEOUT)
         assert ready.status_code == 503
         assert ready.json()["checks"]["redis"] != "ok"
         for post in posts:
             assert_unavailable(post.result(), "broker_unavailable")
         assert_unavailable(retried.result(), "broker_unavailable")
     assert job_count(stack) == before, "a refused job left a row behind"
-    job = requests.get(f"{stack.api}/jobs/{failed}", timeout=CLIENT_TIMEOUT).json()
+    job = stack.http.get(f"{stack.api}/jobs/{failed}", timeout=CLIENT_TIMEOUT).json()
     assert (job["state"], job["error"]) == ("failed", "x"), "a refused retry changed the job"
     location = post_slow_add(stack).headers["Location"]
     assert finished(stack, location)["result"] == 5
@@ -152,30 +157,30 @@ def test_a_hung_postgres_costs_requests_a_503_not_a_hang(stack):
     some_job = f"{stack.api}/jobs/{uuid.uuid4()}"
     with paused(stack.postgres.process.pid), ThreadPoolExecutor(12) as pool:
         reads = [
-            pool.submit(requests.get, f"{stack.api}/products", timeout=CLIENT_TIMEOUT)
+            pool.submit(stack.http.get, f"{stack.api}/products", timeout=CLIENT_TIMEOUT)
             for _ in range(6)
         ]
         writes = [
             pool.submit(
-                requests.post,
+                stack.http.post,
                 f"{stack.api}/products",
                 json={"sku": f"H-{n}", "name": "Hung", "price": "1.00"},
                 timeout=CLIENT_TIMEOUT,
             )
             for n in range(6)
         ]
-        assert requests.get(f"{stack.api}/healthz", timeout=CLIENT_TIMEOUT).status_code == 200
-        assert_unavailable(requests.get(some_job, timeout=CLIENT_TIMEOUT), "database_unavailable")
-        ready = requests.get(f"{stack.api}/readyz", timeout=CLIENT_TIMEOUT)
+        assert stack.http.get(f"{stack.api}/healthz", timeout=CLIENT_TIMEOUT).status_code == 200
+        assert_unavailable(stack.http.get(some_job, timeout=CLIENT_TIMEOUT), "database_unavailable")
+        ready = stack.http.get(f"{stack.api}/readyz", timeout=CLIENT_TIMEOUT)
         assert (ready.status_code, ready.json()["checks"]["redis"]) == (503, "ok")
         for response in [*reads, *writes]:
             assert_unavailable(response.result(), "database_unavailable")
     wait_until(
-        lambda: requests.get(f"{stack.api}/products", timeout=CLIENT_TIMEOUT).ok,
+        lambda: stack.http.get(f"{stack.api}/products", timeout=CLIENT_TIMEOUT).ok,
         30,
         "the API to reach PostgreSQL again",
     )
-    assert requests.get(f"{stack.api}/products", timeout=CLIENT_TIMEOUT).json()["total"] == 0
+    assert stack.http.get(f"{stack.api}/products", timeout=CLIENT_TIMEOUT).json()["total"] == 0
 
 
 def test_worker_and_beat_ride_out_redis_hung_past_the_beat_lock(stack):
@@ -219,7 +224,7 @@ def test_a_dead_redis_is_a_quick_503_and_everything_recovers_when_it_is_back(sta
     stack.redis.stop()
     try:
         assert_unavailable(post_slow_add(stack), "broker_unavailable")
-        assert requests.get(f"{stack.api}/readyz", timeout=CLIENT_TIMEOUT).status_code == 503
+        assert stack.http.get(f"{stack.api}/readyz", timeout=CLIENT_TIMEOUT).status_code == 503
     finally:
         stack.redis = start_redis(stack.logs, int(port), durable=False)
     location = post_slow_add(stack).headers["Location"]

@@ -12,6 +12,7 @@ import requests
 
 from tasks.extensions import db
 from tasks.models import Job
+from tests.auth import KeyedHttp, keyed_session
 from tests.web_server import web_server
 
 pytestmark = pytest.mark.system
@@ -26,6 +27,11 @@ def api(servers, migrated, tmp_path_factory):
     scratch = tmp_path_factory.mktemp("races")
     with web_server(servers.database_url, redis_url, scratch, WEB_CONCURRENCY="2") as server:
         yield server.url, redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def http(app) -> KeyedHttp:
+    return keyed_session(app)
 
 
 @pytest.fixture
@@ -59,10 +65,10 @@ def a_job(app, state: str) -> uuid.UUID:
         return job.id
 
 
-def test_one_idempotency_key_gives_one_job_to_every_client(api, app, queue):
+def test_one_idempotency_key_gives_one_job_to_every_client(api, app, queue, http):
     url, _ = api
     responses = race(
-        lambda: requests.post(
+        lambda: http.post(
             f"{url}/jobs/slow-add",
             json={"a": 1, "b": 2},
             headers={"Idempotency-Key": "race-1"},
@@ -76,11 +82,11 @@ def test_one_idempotency_key_gives_one_job_to_every_client(api, app, queue):
     assert queue.llen("celery") == 1
 
 
-def test_one_idempotency_key_with_different_bodies_is_one_job_and_409s(api, app, queue):
+def test_one_idempotency_key_with_different_bodies_is_one_job_and_409s(api, app, queue, http):
     url, _ = api
     bodies = iter(range(CLIENTS))
     responses = race(
-        lambda: requests.post(
+        lambda: http.post(
             f"{url}/jobs/slow-add",
             json={"a": next(bodies), "b": 0},
             headers={"Idempotency-Key": "race-2"},
@@ -92,20 +98,20 @@ def test_one_idempotency_key_with_different_bodies_is_one_job_and_409s(api, app,
     assert queue.llen("celery") == 1
 
 
-def test_twenty_retries_of_one_failed_job_publish_it_once(api, app, queue):
+def test_twenty_retries_of_one_failed_job_publish_it_once(api, app, queue, http):
     url, _ = api
     job_id = a_job(app, "failed")
-    responses = race(lambda: requests.post(f"{url}/jobs/{job_id}/retry", timeout=10))
+    responses = race(lambda: http.post(f"{url}/jobs/{job_id}/retry", timeout=10))
     assert statuses(responses) == {202: 1, 409: CLIENTS - 1}, [r.text for r in responses]
     assert queue.llen("celery") == 1
     [job] = jobs_in(app)
     assert (job.state, job.attempts) == ("queued", 0)
 
 
-def test_twenty_cancels_of_one_job_cancel_it_once(api, app, queue):
+def test_twenty_cancels_of_one_job_cancel_it_once(api, app, queue, http):
     url, _ = api
     job_id = a_job(app, "queued")
-    responses = race(lambda: requests.delete(f"{url}/jobs/{job_id}", timeout=10))
+    responses = race(lambda: http.delete(f"{url}/jobs/{job_id}", timeout=10))
     assert statuses(responses) == {200: 1, 409: CLIENTS - 1}, [r.text for r in responses]
     assert {r.json()["error"]["message"] for r in responses if r.status_code == 409} == {
         "a cancelled job cannot be cancelled"

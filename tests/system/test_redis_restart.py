@@ -7,10 +7,11 @@ import pytest
 import redis as redis_client
 
 from devstack.servers import free_port, start_redis, wait_until
-from tasks.config import Settings
 from tests import processes
+from tests.auth import keyed_client
 from tests.faults import paused
 from tests.integration.helpers import catalogue
+from tests.settings import settings_for
 from tests.waiting import wait_for_job
 from web import create_app
 
@@ -18,22 +19,13 @@ pytestmark = pytest.mark.system
 
 
 def app_on_redis(migrated, redis_url, **environ):
-    return create_app(
-        Settings.from_env(
-            {
-                "APP_ENV": "test",
-                "DATABASE_URL": migrated.database_url,
-                "REDIS_URL": redis_url,
-                **environ,
-            }
-        )
-    )
+    return create_app(settings_for(migrated.database_url, redis_url, **environ))
 
 
 def client_and_worker(migrated, servers, redis_url, tmp_path):
     """An API client and a worker process, both on the Redis at `redis_url`."""
     worker, _ = processes.start_worker(servers.database_url, redis_url, tmp_path, "worker")
-    return app_on_redis(migrated, redis_url).test_client(), worker
+    return keyed_client(app_on_redis(migrated, redis_url)), worker
 
 
 def test_a_worker_resumes_within_30_seconds_after_redis_restarts(migrated, app, servers, tmp_path):
@@ -106,7 +98,7 @@ def test_a_task_whose_retry_cannot_be_published_is_handed_back_not_dropped(
         supplier.script[sku] = ["wait"]  # the second batch waits for the gate
     redis = start_redis(tmp_path / "redis", port := free_port(), durable=True)
     limits = {"CELERY_TASK_TIME_LIMIT": "15"}
-    client = app_on_redis(migrated, redis.url, **limits).test_client()
+    client = keyed_client(app_on_redis(migrated, redis.url, **limits))
     worker, _ = processes.start_worker(
         servers.database_url,
         redis.url,

@@ -17,10 +17,11 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from devstack.servers import free_port, start_postgres, wait_until
-from tasks.config import Settings
 from tasks.extensions import db
 from tasks.models import Job, Product
+from tests.auth import keyed_session, make_key, with_authorization
 from tests.faults import paused
+from tests.settings import settings_for
 from tests.web_server import WebServer, chunked, send_raw, web_server
 from web import create_app
 
@@ -163,7 +164,7 @@ REFUSED_BY_THE_APP = {
 def test_bytes_only_a_real_server_passes_on_are_refused_in_the_error_shape(web, app, name):
     status, data = REFUSED_BY_THE_APP[name]
     before = counts(app)
-    response = send_raw(web.port, data)
+    response = send_raw(web.port, with_authorization(data, make_key(app)))
     assert_error_shape(response, status)
     assert response.headers["X-Request-ID"]
     assert counts(app) == before
@@ -171,15 +172,14 @@ def test_bytes_only_a_real_server_passes_on_are_refused_in_the_error_shape(web, 
 
 def test_a_chunked_body_within_the_limit_is_read_whole(web, app):
     body = chunked(KETTLE_BODY, 7)
-    response = send_raw(
-        web.port, request_bytes(headers={**JSON, "Transfer-Encoding": "chunked"}, body=body)
-    )
+    data = request_bytes(headers={**JSON, "Transfer-Encoding": "chunked"}, body=body)
+    response = send_raw(web.port, with_authorization(data, make_key(app)))
     assert response.status == 201, response.body
     assert response.json() | KETTLE == response.json()
 
 
 def test_products_and_jobs_work_end_to_end_under_gevent(web, app, worker):
-    api = requests.Session()
+    api = keyed_session(app)
     created = api.post(f"{web.url}/products", json=KETTLE, timeout=CLIENT_TIMEOUT)
     assert created.status_code == 201, created.text
     product = f"{web.url}{created.headers['Location']}"
@@ -256,9 +256,7 @@ def own_postgres(servers, tmp_path) -> Iterator[tuple[str, int]]:
     """A PostgreSQL server of this test's own, to pause: (its URL, its postmaster's pid)."""
     server = start_postgres(tmp_path / "pg", free_port(), "products", durable=False)
     try:
-        settings = Settings.from_env(
-            {"APP_ENV": "test", "DATABASE_URL": server.url, "REDIS_URL": servers.redis_url}
-        )
+        settings = settings_for(server.url, servers.redis_url)
         with create_app(settings).app_context():
             upgrade()
         yield server.url, server.process.pid

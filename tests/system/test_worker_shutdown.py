@@ -6,6 +6,7 @@ import pytest
 
 from devstack.servers import wait_until
 from tests import processes
+from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db
 from tests.waiting import wait_for_job
 
@@ -19,7 +20,7 @@ def test_sigterm_hands_the_running_task_back_within_heroku_30_seconds(migrated, 
     # within the test's deadline was handed back by the worker, not recovered by Redis.
     settings = {"REMAP_SIGTERM": "SIGQUIT", "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT": "1"}
     first, _ = processes.start_worker(servers.database_url, broker, tmp_path, "first", **settings)
-    client = app.test_client()
+    client = keyed_client(app)
     location = client.post("/jobs/slow-add", json={"a": 3, "b": 4}).headers["Location"]
     wait_until(lambda: client.get(location).get_json()["state"] == "running", 30, "the task")
 

@@ -1,10 +1,12 @@
 """The products API as a Flask app; `web.create_app` imports this module when it is called."""
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks
 from tasks.config import Settings
-from web import database_deadline, errors, payload
+from web import database_deadline, errors, limits, payload
+from web.api import create_api
 from web.extensions import ma
 from web.health import bp as health_bp
 from web.jobs import bp as jobs_bp
@@ -13,11 +15,16 @@ from web.products import bp as products_bp
 
 def create_app(settings: Settings | None = None) -> Flask:
     app = tasks.create_app((settings or Settings.from_env()).for_api(), import_name=__name__)
+    if proxies := app.config["TRUSTED_PROXIES"]:
+        # The client's address (per-address rate limits, logs) from X-Forwarded-For, as
+        # set by that many proxies in front (Heroku's router: 1).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     ma.init_app(app)
     errors.register(app)
     payload.register(app)
     database_deadline.register(app)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(products_bp)
-    app.register_blueprint(jobs_bp)
+    limits.register(app)
+    api = create_api(app)
+    for blueprint in (health_bp, products_bp, jobs_bp):
+        api.register_blueprint(blueprint)
     return app

@@ -11,6 +11,8 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from gunicorn.http.errors import ParseException as MalformedRequest
 from marshmallow import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import (
     HTTPException,
@@ -110,6 +112,12 @@ def _broker_unavailable(error: BrokerUnavailable) -> tuple[Response, int]:
     return _unavailable("broker_unavailable", str(error))
 
 
+def _redis_unavailable(error: RedisConnectionError | RedisTimeoutError) -> tuple[Response, int]:
+    # Redis, asked directly (the rate limits' counters), refused or did not answer in time.
+    _log_unavailable("Redis", error)
+    return _unavailable("broker_unavailable", "Redis is unavailable; try again")
+
+
 def _database_error(error: SQLAlchemyError) -> tuple[Response, int]:
     if database.is_unavailable(error):
         _log_unavailable("database", error)
@@ -152,6 +160,8 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(BrokerUnavailable, _broker_unavailable)
+    app.register_error_handler(RedisConnectionError, _redis_unavailable)
+    app.register_error_handler(RedisTimeoutError, _redis_unavailable)
     app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(JobConflict, _job_conflict)
     app.register_error_handler(JobNotFound, _job_not_found)

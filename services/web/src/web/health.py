@@ -1,21 +1,28 @@
-from flask import Blueprint, current_app
+from typing import Any
+
+from flask import current_app
 
 from tasks.extensions import db
 from tasks.health import postgres_check, redis_check, run_checks
+from web.api import Blueprint
+from web.schemas import HealthSchema, ReadinessSchema
 
-bp = Blueprint("health", __name__)
+bp = Blueprint("health", __name__, description="For load balancers and orchestrators.")
 
 READINESS_DEADLINE = 0.8
 
 
 @bp.get("/healthz")
-def healthz() -> dict:
+@bp.response(200, HealthSchema)
+def healthz() -> dict[str, str]:
     """The process is up and serving; says nothing of its dependencies."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
-def readyz() -> tuple[dict, int]:
+@bp.response(200, ReadinessSchema)
+@bp.alt_response(503, schema=ReadinessSchema, description="PostgreSQL or Redis does not answer")
+def readyz() -> tuple[dict[str, Any], int]:
     """Postgres and Redis answer; 503 naming what does not, always within a second."""
     checks = run_checks(
         {

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Flask, request
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 from sqlalchemy import Select
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
@@ -129,11 +129,12 @@ def _refuse_unstorable_query_and_headers() -> None:
             raise BadRequest(f"header {name} {UNSTORABLE}")
 
 
-def paginated(query: Select[Any], args: dict[str, Any], schema: Schema) -> dict[str, Any]:
-    """One page of `query` (args from PageArgs) and where it stands in the whole."""
+def paginated(query: Select[Any], args: dict[str, Any]) -> dict[str, Any]:
+    """One page of `query` (args from PageArgs) and where it stands in the whole, for a
+    page schema (web.schemas.page_of) to dump."""
     page = db.paginate(query, page=args["page"], per_page=args["per_page"], error_out=False)
     return {
-        "items": schema.dump(page.items),
+        "items": page.items,
         "page": page.page,
         "per_page": page.per_page,
         "total": page.total,

@@ -1,33 +1,43 @@
-from flask import Blueprint, Response, request, url_for
+from typing import Any
+
+from flask import Response, url_for
 from psycopg2.errors import UniqueViolation
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import Conflict
+from werkzeug.exceptions import Conflict, NotFound
 
+from tasks.api_keys import JOBS, READ, WRITE
 from tasks.extensions import db
 from tasks.mailing import outbox_alerts, send_product_alert
 from tasks.models import Product
 from tasks.pricing import apply_price_change_task
 from tasks.supplier import sync_products_task
-from web.jobs import accept_job
-from web.payload import json_object, paginated
+from web.api import Blueprint
+from web.auth import requires
+from web.jobs import JOB_STARTED, accept_job, starts_jobs
+from web.payload import paginated
 from web.schemas import (
     INT4_MAX,
     AlertArgs,
+    JobSchema,
     PageArgs,
     PriceChangeArgs,
-    product_schema,
-    products_schema,
+    ProductPageSchema,
+    ProductSchema,
 )
 
-bp = Blueprint("products", __name__, url_prefix="/products")
+bp = Blueprint("products", __name__, url_prefix="/products", description="The catalogue.")
 
-# products.id is an INTEGER: a larger id in the path matches no route (404), instead of
-# reaching PostgreSQL as a number it refuses.
-PRODUCT_ID = f"<int(max={INT4_MAX}):product_id>"
+PRODUCT_ID = "<int:product_id>"
+# What a request body can be answered besides 400: too large, not JSON.
+BODY_ERRORS = (413, 415)
 
 
 def _product_or_404(product_id: int) -> Product:
+    # products.id is an INTEGER: a larger id is no product, rather than a number PostgreSQL
+    # refuses. (In the route, int(max=...) would make werkzeug answer 405 to PUT and DELETE.)
+    if product_id > INT4_MAX:
+        raise NotFound(f"no product {product_id}")
     return db.get_or_404(Product, product_id, description=f"no product {product_id}")
 
 
@@ -41,37 +51,68 @@ def _commit_product(product: Product) -> None:
         raise
 
 
-@bp.get("")
-def list_products() -> dict:
-    args = PageArgs().load(request.args)
-    return paginated(select(Product).order_by(Product.id), args, products_schema)
-
-
-@bp.post("")
-def create_product() -> tuple[dict, int, dict[str, str]]:
-    product = Product(**product_schema.load(json_object()))
-    db.session.add(product)
-    _commit_product(product)
-    location = url_for("products.get_product", product_id=product.id)
-    return product_schema.dump(product), 201, {"Location": location}
-
-
-@bp.get(f"/{PRODUCT_ID}")
-def get_product(product_id: int) -> dict:
-    return product_schema.dump(_product_or_404(product_id))
-
-
-@bp.route(f"/{PRODUCT_ID}", methods=["PUT", "PATCH"])
-def update_product(product_id: int) -> dict:
+def _update(product_id: int, changes: dict[str, Any]) -> Product:
     product = _product_or_404(product_id)
-    changes = product_schema.load(json_object(), partial=request.method == "PATCH")
     for name, value in changes.items():
         setattr(product, name, value)
     _commit_product(product)
-    return product_schema.dump(product)
+    return product
+
+
+@bp.get("")
+@requires(READ)
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, ProductPageSchema)
+def list_products(args: dict[str, Any]) -> dict[str, Any]:
+    """Products, a page at a time, in id order."""
+    return paginated(select(Product).order_by(Product.id), args)
+
+
+@bp.post("")
+@requires(WRITE)
+@bp.errors(409, *BODY_ERRORS)
+@bp.arguments(ProductSchema)
+@bp.response(201, ProductSchema, headers={"Location": {"schema": {"type": "string"}}})
+def create_product(fields: dict[str, Any]) -> tuple[Product, dict[str, str]]:
+    """Add a product; its sku must be new."""
+    product = Product(**fields)
+    db.session.add(product)
+    _commit_product(product)
+    return product, {"Location": url_for("products.get_product", product_id=product.id)}
+
+
+@bp.get(f"/{PRODUCT_ID}")
+@requires(READ)
+@bp.errors(404)
+@bp.response(200, ProductSchema)
+def get_product(product_id: int) -> Product:
+    return _product_or_404(product_id)
+
+
+@bp.put(f"/{PRODUCT_ID}")
+@requires(WRITE)
+@bp.errors(404, 409, *BODY_ERRORS)
+@bp.arguments(ProductSchema)
+@bp.response(200, ProductSchema)
+def replace_product(fields: dict[str, Any], product_id: int) -> Product:
+    """Replace every field of a product."""
+    return _update(product_id, fields)
+
+
+@bp.patch(f"/{PRODUCT_ID}")
+@requires(WRITE)
+@bp.errors(404, 409, *BODY_ERRORS)
+@bp.arguments(ProductSchema(partial=True))
+@bp.response(200, ProductSchema)
+def update_product(changes: dict[str, Any], product_id: int) -> Product:
+    """Change the fields given, and only those."""
+    return _update(product_id, changes)
 
 
 @bp.delete(f"/{PRODUCT_ID}")
+@requires(WRITE)
+@bp.errors(404)
+@bp.response(204)
 def delete_product(product_id: int) -> Response:
     db.session.delete(_product_or_404(product_id))
     db.session.commit()
@@ -79,16 +120,28 @@ def delete_product(product_id: int) -> Response:
 
 
 @bp.post("/price-changes")
-def start_price_change() -> tuple[dict, int, dict[str, str]]:
+@requires(JOBS)
+@starts_jobs
+@bp.errors(*BODY_ERRORS)
+@bp.arguments(PriceChangeArgs)
+@bp.response(202, JobSchema, headers=JOB_STARTED)
+def start_price_change(change: dict[str, Any]) -> tuple[Any, int, dict[str, str]]:
     """Change the price of every product matching the filter, in the background."""
-    return accept_job(apply_price_change_task, PriceChangeArgs().load(json_object()))
+    return accept_job(apply_price_change_task, change)
 
 
 @bp.post(f"/{PRODUCT_ID}/alerts")
-def start_alert(product_id: int) -> tuple[dict, int, dict[str, str]]:
+@requires(JOBS)
+@starts_jobs
+@bp.errors(404, *BODY_ERRORS)
+@bp.arguments(AlertArgs)
+@bp.response(202, JobSchema, headers=JOB_STARTED)
+def start_alert(alert: dict[str, Any], product_id: int) -> tuple[Any, int, dict[str, str]]:
     """Email recipients about a product; the messages are in the outbox before this answers."""
     product = _product_or_404(product_id)
-    alert = AlertArgs().load(json_object())
+    if "\r" in product.name or "\n" in product.name:
+        # Stored before names were checked: it cannot be an email's Subject.
+        raise Conflict(f"product {product_id}'s name has a line break; change the name first")
     return accept_job(
         send_product_alert,
         {"product_id": product_id, **alert},
@@ -99,12 +152,20 @@ def start_alert(product_id: int) -> tuple[dict, int, dict[str, str]]:
 
 
 @bp.post("/sync")
-def start_sync_all() -> tuple[dict, int, dict[str, str]]:
+@requires(JOBS)
+@starts_jobs
+@bp.response(202, JobSchema, headers=JOB_STARTED)
+def start_sync_all() -> tuple[Any, int, dict[str, str]]:
     """Bring every product's price and stock in line with the supplier's API."""
     return accept_job(sync_products_task, {"product_ids": None})
 
 
 @bp.post(f"/{PRODUCT_ID}/sync")
-def start_sync_one(product_id: int) -> tuple[dict, int, dict[str, str]]:
+@requires(JOBS)
+@starts_jobs
+@bp.errors(404)
+@bp.response(202, JobSchema, headers=JOB_STARTED)
+def start_sync_one(product_id: int) -> tuple[Any, int, dict[str, str]]:
+    """Bring one product in line with the supplier's API."""
     _product_or_404(product_id)
     return accept_job(sync_products_task, {"product_ids": [product_id]})

@@ -1,6 +1,8 @@
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -8,6 +10,7 @@ from marshmallow import (
     fields,
     post_load,
     validate,
+    validates,
     validates_schema,
 )
 
@@ -32,7 +35,9 @@ class ExactDecimal(fields.Decimal):
     }
 
     def __init__(self, places: int = 2, **kwargs: Any) -> None:
-        super().__init__(places=places, as_string=True, **kwargs)
+        # Described as the string it is dumped as (web.api registers the type).
+        metadata = {"pattern": rf"^-?[0-9]+(\.[0-9]{{1,{places}}})?$", **kwargs.pop("metadata", {})}
+        super().__init__(places=places, as_string=True, metadata=metadata, **kwargs)
         self.decimal_places = places
 
     def _format_num(self, value: Any) -> Decimal:
@@ -51,6 +56,24 @@ def _fits(number: Decimal, places: int) -> bool:
     return beyond <= 0 or not any(digits[-beyond:])
 
 
+class EmailAddress(fields.String):
+    """An address as email-validator reads it (the syntax of RFC 5321 and 5322, no DNS
+    lookups), in its normalised form. No line breaks can get through into a header."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"not_an_address": "{reason}"}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        address = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return validate_email(address, check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            raise self.make_error("not_an_address", reason=str(error)) from None
+
+
+# Text that ends up in an email header (a product's name is in its alerts' Subject).
+ONE_LINE = validate.Regexp(r"^[^\r\n]*$", error="must not contain line breaks")
+
+
 class ProductSchema(ma.SQLAlchemyAutoSchema):
     class Meta:
         model = Product
@@ -58,7 +81,7 @@ class ProductSchema(ma.SQLAlchemyAutoSchema):
         dump_only = ("id", "created_at", "updated_at")
 
     sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), ONE_LINE])
     description = fields.String(load_default="", validate=validate.Length(max=10_000))
     price = ExactDecimal(required=True, validate=validate.Range(min=Decimal("0"), max=MONEY_MAX))
     # strict: a JSON number with a fraction (1.5) is refused rather than truncated.
@@ -67,8 +90,21 @@ class ProductSchema(ma.SQLAlchemyAutoSchema):
     )
 
 
-product_schema = ProductSchema()
-products_schema = ProductSchema(many=True)
+def page_of(schema: type[Schema], name: str) -> type[Schema]:
+    """The schema of one page of a list of `schema` items (web.payload.paginated)."""
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(schema), required=True),
+            "page": fields.Integer(required=True),
+            "per_page": fields.Integer(required=True),
+            "total": fields.Integer(required=True),
+            "pages": fields.Integer(required=True),
+        },
+        name=name,
+    )
+
+
+ProductPageSchema = page_of(ProductSchema, "ProductPage")
 
 
 class PageArgs(Schema):
@@ -121,10 +157,17 @@ class PriceChangeArgs(Schema):
 class AlertArgs(Schema):
     reason = fields.String(required=True, validate=validate.OneOf(["price_drop", "back_in_stock"]))
     recipients = fields.List(
-        fields.Email(validate=validate.Length(max=320)),
+        EmailAddress(validate=validate.Length(max=320)),
         required=True,
-        validate=validate.Length(min=1, max=1000),
+        validate=validate.Length(min=1),
+        metadata={"description": "At most ALERT_MAX_RECIPIENTS addresses (100 by default)"},
     )
+
+    @validates("recipients")
+    def _not_too_many(self, recipients: list[str], **_: Any) -> None:
+        most = current_app.config["ALERT_MAX_RECIPIENTS"]
+        if len(recipients) > most:
+            raise ValidationError(f"at most {most} recipients per alert")
 
     @post_load
     def _unique_recipients(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -132,18 +175,29 @@ class AlertArgs(Schema):
         return data
 
 
+PROGRESS = {
+    "type": ["object", "null"],
+    "description": "For work that reports it: rows or products done of those in scope",
+    "properties": {
+        "done": {"type": "integer"},
+        "total": {"type": "integer"},
+        "percent": {"type": "number"},
+    },
+}
+
+
 class JobSchema(ma.Schema):
-    id = fields.UUID()
-    kind = fields.String()
-    arguments = fields.Dict()
-    state = fields.String()
-    attempts = fields.Integer()
-    progress = fields.Method("_progress")
-    result = fields.Raw()
-    error = fields.String()
-    created_at = fields.DateTime()
-    started_at = fields.DateTime()
-    finished_at = fields.DateTime()
+    id = fields.UUID(required=True)
+    kind = fields.String(required=True)
+    arguments = fields.Dict(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(list(JobState)))
+    attempts = fields.Integer(required=True)
+    progress = fields.Method("_progress", metadata=PROGRESS)
+    result = fields.Raw(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
 
     def _progress(self, job: Job) -> dict[str, Any] | None:
         if job.progress_total is None:
@@ -153,5 +207,18 @@ class JobSchema(ma.Schema):
         return {"done": done, "total": total, "percent": percent}
 
 
-job_schema = JobSchema()
-jobs_schema = JobSchema(many=True)
+JobPageSchema = page_of(JobSchema, "JobPage")
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "unavailable"]))
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "postgres and redis: `ok`, or what went wrong"},
+    )

@@ -1,0 +1,76 @@
+"""Who may do what: `Authorization: Bearer <key>`, a key's scopes, and the answers when
+they do not suffice (401 without a valid key, 403 without the scope), both in the JSON
+error shape with a WWW-Authenticate header (RFC 6750)."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Response, current_app, g
+from flask_httpauth import HTTPTokenAuth
+
+from tasks.api_keys import READ, find_key
+from tasks.models import ApiKey
+from web.errors import error_response
+
+REALM = "products"
+auth = HTTPTokenAuth(scheme="Bearer", realm=REALM)
+
+
+@auth.verify_token
+def _verify(token: str) -> ApiKey | None:
+    return find_key(token) if token else None
+
+
+@auth.get_user_roles
+def _scopes(key: ApiKey) -> list[str]:
+    return key.scopes
+
+
+@auth.error_handler
+def _refused(status: int) -> tuple[Response, int]:
+    scope = g.get("required_scope")
+    if status == 403:
+        response, status = error_response(
+            403, "forbidden", f"this API key lacks the {scope!r} scope"
+        )
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'
+        )
+        return response, status
+    if auth.get_auth() is None:
+        message = "send an API key: Authorization: Bearer <key>"
+        challenge = f'Bearer realm="{REALM}"'
+    else:
+        message = "this API key is not valid (unknown or revoked)"
+        challenge = f'Bearer realm="{REALM}", error="invalid_token"'
+    response, status = error_response(401, "unauthorized", message)
+    response.headers["WWW-Authenticate"] = challenge
+    return response, status
+
+
+def requires(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view that needs a key with `scope`; reads (`read`) need none while
+    API_PUBLIC_READS is on. Put it above the decorators that parse the request, so that a
+    caller without a key learns that first."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        guarded = auth.login_required(role=scope)(view)
+
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if scope == READ and current_app.config["API_PUBLIC_READS"]:
+                return view(*args, **kwargs)
+            g.required_scope = scope
+            return guarded(*args, **kwargs)
+
+        # For the API's description (web.api.Blueprint).
+        checked.__dict__.setdefault("_apidoc", {})["scope"] = scope
+        return checked
+
+    return decorator
+
+
+def current_key() -> ApiKey | None:
+    """The key this request was made with, once `requires` checked it."""
+    return auth.current_user()

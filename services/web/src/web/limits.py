@@ -1,0 +1,69 @@
+"""Rate limits on the endpoints that start work: per API key and per client address, counted
+by Flask-Limiter in the same Redis as the jobs (a moving window, shared by every web
+process). Past a limit: 429 with Retry-After, in the API's error shape (web.errors)."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter, RateLimitExceeded
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from web.auth import current_key
+from web.errors import error_response
+
+limiter = Limiter(key_func=lambda: request.remote_addr or "unknown")
+
+
+def _per_key() -> str:
+    key = current_key()
+    return key.prefix if key is not None else "anonymous"
+
+
+def _limit(setting: str) -> Callable[[], str]:
+    return lambda: current_app.config[setting]
+
+
+# Every endpoint that starts a job shares both buckets.
+per_key = limiter.shared_limit(_limit("JOBS_RATE_LIMIT_PER_KEY"), "jobs-per-key", key_func=_per_key)
+per_address = limiter.shared_limit(_limit("JOBS_RATE_LIMIT_PER_ADDRESS"), "jobs-per-address")
+
+
+def limited(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Count a call of `view` in both buckets. Put it below web.auth.requires: the key it
+    counts by is the one `requires` checked."""
+    return per_address(per_key(view))
+
+
+def _too_many_requests(error: RateLimitExceeded) -> tuple[Response, int]:
+    response, status = error_response(
+        429, "too_many_requests", f"too many jobs started: at most {error.description}; slow down"
+    )
+    # When the window lets a call in again (one more Redis round trip, on a 429 only).
+    breached = limiter.current_limit
+    wait = breached.reset_at - time.time() if breached is not None else 1
+    response.headers["Retry-After"] = str(max(int(wait), 1))
+    return response, status
+
+
+def register(app: Flask) -> None:
+    timeout = app.config["REDIS_TIMEOUT"] or None
+    app.config.update(
+        RATELIMIT_STORAGE_URI=app.config["CELERY"]["broker_url"],
+        # A hung Redis costs a request at most one REDIS_TIMEOUT here, then a 503: no retry.
+        RATELIMIT_STORAGE_OPTIONS={
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        },
+        RATELIMIT_STRATEGY="moving-window",
+        RATELIMIT_KEY_PREFIX="api",
+        # Reading the window for X-RateLimit-* headers would cost every response a Redis
+        # round trip; a 429 gets its Retry-After from web.errors.
+        RATELIMIT_HEADERS_ENABLED=False,
+        RATELIMIT_SWALLOW_ERRORS=False,
+    )
+    limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, _too_many_requests)

@@ -1,0 +1,17 @@
+"""The settings every test app and process starts from."""
+
+from tasks.config import Settings
+
+# The tests start many jobs in a row, from one address: rate limits they never reach
+# (tests of the limits set their own).
+TEST_ENVIRONMENT = {
+    "APP_ENV": "test",
+    "JOBS_RATE_LIMIT_PER_KEY": "1000000/minute",
+    "JOBS_RATE_LIMIT_PER_ADDRESS": "1000000/minute",
+}
+
+
+def settings_for(database_url: str, redis_url: str, **environ: str) -> Settings:
+    return Settings.from_env(
+        {**TEST_ENVIRONMENT, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **environ}
+    )
