@@ -12,8 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -28,7 +29,9 @@ from devstack.servers import (
 )
 from devstack.supervisor import Supervisor
 from devstack.waiting import wait_until
-from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL, SupplierSettings
+from tasks.api_keys import create_key, find_key
+from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL, STACK_ENV, Settings, SupplierSettings
+from tasks.factory import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
@@ -67,29 +70,72 @@ def stack_environment() -> dict[str, str]:
     return env
 
 
-def flower_credentials(data_dir: Path) -> str:
-    """A password made once per data folder, so that Flower never runs open."""
-    path = data_dir / "flower-basic-auth"
+# The role web and workers connect to make run's own PostgreSQL as (tasks/roles.py).
+APP_ROLE = "products_app"
+
+
+def kept_secret(data_dir: Path, name: str, make: Callable[[], str] | None = None) -> str:
+    """A secret made once per data folder (readable by this user only), the same next time."""
+    path = data_dir / name
     if not path.exists():
-        path.write_text(f"admin:{secrets.token_urlsafe(12)}")
+        path.write_text((make or (lambda: secrets.token_urlsafe(18)))())
         path.chmod(0o600)
     return path.read_text().strip()
 
 
 def start_servers(env: dict[str, str], data_dir: Path, supervisor: Supervisor) -> list[Server]:
-    """PostgreSQL and Redis, unless DATABASE_URL / REDIS_URL name servers to use."""
+    """PostgreSQL and Redis, each with a password, unless DATABASE_URL / REDIS_URL name
+    servers to use. Our own PostgreSQL gets the app role too: env's DATABASE_URL is the
+    owner's (for the release step), DATABASE_APP_ROLE and its password say the rest."""
     started: list[Server] = []
     if not env.get("DATABASE_URL"):
         port = int(env.get("DEV_POSTGRES_PORT") or urlsplit(DEV_DATABASE_URL).port or 5432)
-        started.append(start_postgres(data_dir, port, "products"))
+        password = kept_secret(data_dir, "postgres-password")
+        started.append(start_postgres(data_dir, port, "products", password=password))
         supervisor.watch(started[-1].process, time.monotonic())
         env["DATABASE_URL"] = started[-1].url
+        env["DATABASE_APP_ROLE"] = APP_ROLE
+        env["DATABASE_APP_PASSWORD"] = kept_secret(data_dir, "postgres-app-password")
     if not env.get("REDIS_URL"):
         port = int(env.get("DEV_REDIS_PORT") or urlsplit(DEV_REDIS_URL).port or 6379)
-        started.append(start_redis(data_dir, port))
+        password = kept_secret(data_dir, "redis-password")
+        started.append(start_redis(data_dir, port, password=password))
         supervisor.watch(started[-1].process, time.monotonic())
         env["REDIS_URL"] = started[-1].url
     return started
+
+
+def as_app_role(env: dict[str, str]) -> dict[str, str]:
+    """After the release step: what web and workers get, the app role's URL (when make run
+    made the role) and no owner's credentials."""
+    role, password = env.pop("DATABASE_APP_ROLE", None), env.pop("DATABASE_APP_PASSWORD", None)
+    if role and password:
+        parts = urlsplit(env["DATABASE_URL"])
+        login = f"{role}:{quote(password, safe='')}@{parts.hostname}:{parts.port}"
+        env["DATABASE_URL"] = urlunsplit(parts._replace(netloc=login))
+    return env
+
+
+def write_stack_env(env: dict[str, str], data_dir: Path) -> None:
+    """Where this stack's servers are, for `flask shell` or `celery -A tasks.celery worker`
+    in another terminal: in development, tasks.config reads it after .env."""
+    path = data_dir / STACK_ENV
+    path.write_text(f"DATABASE_URL={env['DATABASE_URL']}\nREDIS_URL={env['REDIS_URL']}\n")
+    path.chmod(0o600)
+
+
+def dev_api_key(env: dict[str, str], data_dir: Path) -> str:
+    """The development API key: made on the first start, kept, made again if the database
+    no longer knows it (a new database)."""
+    app = create_app(Settings.from_env(env))
+    path = data_dir / "api-key"
+    with app.app_context():
+        if path.exists() and find_key(path.read_text().strip()) is not None:
+            return path.read_text().strip()
+        _, key = create_key("make run")
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
 
 
 def stand_ins(env: dict[str, str]) -> dict[str, list[str]]:
@@ -116,7 +162,10 @@ def run() -> int:
     env = stack_environment()
     data_dir = Path(env.get("DEVSTACK_DATA_DIR") or ROOT / ".devdata")
     data_dir.mkdir(parents=True, exist_ok=True)
-    env.setdefault("FLOWER_BASIC_AUTH", flower_credentials(data_dir))
+    env.setdefault(
+        "FLOWER_BASIC_AUTH",
+        kept_secret(data_dir, "flower-basic-auth", lambda: f"admin:{secrets.token_urlsafe(12)}"),
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -129,6 +178,9 @@ def run() -> int:
         ensure_port_free(int(env["FLOWER_PORT"]), "Flower", "FLOWER_PORT")
         print("applying migrations (services/web/release)", flush=True)
         subprocess.run([SERVICES / "web" / "release"], env=env, cwd=ROOT, check=True)
+        env = as_app_role(env)
+        write_stack_env(env, data_dir)
+        api_key = dev_api_key(env, data_dir)
 
         commands = {name: [str(script)] for name, script in PROCESSES.items()}
         local = stand_ins(env)
@@ -151,7 +203,7 @@ def run() -> int:
 
         wait_until(up, UP_TIMEOUT, f"{', '.join(probes)} to answer", CHECK_INTERVAL)
         if not stop.is_set():
-            print(banner(env, web_url, flower_url, servers, set(local)), flush=True)
+            print(banner(env, web_url, flower_url, api_key, servers, set(local)), flush=True)
         while not stop.wait(CHECK_INTERVAL):
             supervisor.check(time.monotonic())
         print("stopping…", flush=True)
@@ -161,13 +213,20 @@ def run() -> int:
 
 
 def banner(
-    env: dict[str, str], web_url: str, flower_url: str, started: list[Server], local: set[str]
+    env: dict[str, str],
+    web_url: str,
+    flower_url: str,
+    api_key: str,
+    started: list[Server],
+    local: set[str],
 ) -> str:
     smtp = f"{env['SMTP_HOST']}:{env.get('SMTP_PORT', '')}"
     lines = [
         "",
         "The stack is up:",
         f"  API      {web_url}  (try: curl {web_url}/products)",
+        f'  API key  {api_key}  (writes: -H "Authorization: Bearer $API_KEY")',
+        f"  Docs     {web_url}/docs  (the description: {web_url}/openapi.json)",
         f"  Flower   {flower_url}  (user:password {env['FLOWER_BASIC_AUTH']})",
         f"  Postgres {env['DATABASE_URL']}",
         f"  Redis    {env['REDIS_URL']}",

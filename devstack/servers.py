@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg2
 import redis
@@ -125,8 +126,35 @@ def _prepare_pgdata(pgdata: Path, system_user: str | None) -> None:
         )
 
 
-def start_postgres(data_dir: Path, port: int, database: str, durable: bool = True) -> Server:
-    """Start PostgreSQL on 127.0.0.1:`port` with its data in `data_dir`, and create `database`."""
+# With a password: every connection must give one (no socket, only TCP on loopback).
+PASSWORD_HBA = """# Written by devstack: every connection authenticates with its password.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+
+
+def _require_passwords(pgdata: Path, admin_url: str, superuser: str, password: str) -> None:
+    """Give the superuser `password` and make every connection authenticate. A cluster made
+    without passwords (initdb trusts local connections) is switched over on its first start."""
+    connection = psycopg2.connect(admin_url, connect_timeout=5)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            statement = sql.SQL("ALTER ROLE {} PASSWORD {}")
+            cursor.execute(statement.format(sql.Identifier(superuser), sql.Literal(password)))
+            hba = pgdata / "pg_hba.conf"
+            if hba.read_text() != PASSWORD_HBA:
+                hba.write_text(PASSWORD_HBA)
+                cursor.execute("SELECT pg_reload_conf()")
+    finally:
+        connection.close()
+
+
+def start_postgres(
+    data_dir: Path, port: int, database: str, durable: bool = True, password: str | None = None
+) -> Server:
+    """Start PostgreSQL on 127.0.0.1:`port` with its data in `data_dir`, and create `database`.
+    With `password`, the superuser has it and no connection is trusted without one."""
     ensure_port_free(port, "PostgreSQL", "DATABASE_URL")
     system_user, superuser = _postgres_user()
     pgdata = data_dir / "postgres"
@@ -145,9 +173,12 @@ def start_postgres(data_dir: Path, port: int, database: str, durable: bool = Tru
         stop_timeout=15,
     )
     process.start()
-    admin_url = f"postgresql://{superuser}@127.0.0.1:{port}/postgres"
-    server = Server("PostgreSQL", f"postgresql://{superuser}@127.0.0.1:{port}/{database}", process)
+    login = f"{superuser}:{quote(password, safe='')}" if password else superuser
+    admin_url = f"postgresql://{login}@127.0.0.1:{port}/postgres"
+    server = Server("PostgreSQL", f"postgresql://{login}@127.0.0.1:{port}/{database}", process)
     server.wait_ready(lambda: psycopg2.connect(admin_url, connect_timeout=2).close())
+    if password:
+        _require_passwords(pgdata, admin_url, superuser, password)
     create_database(admin_url, database)
     return server
 

@@ -11,14 +11,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
+import psycopg2
 import pytest
+import redis
 import requests
 
 from devstack.servers import free_port, wait_until
 from devstack.supplier import offer
 from tests import processes
+from tests.auth import KeyedHttp
 
 pytestmark = pytest.mark.system
 
@@ -34,6 +38,12 @@ class Stack:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    @property
+    def http(self) -> KeyedHttp:
+        """HTTP with the development key make run printed."""
+        [key] = re.findall(r"^  API key  (\S+)", self.output(), re.M)
+        return KeyedHttp(key)
 
     def child(self, matches: Callable[[psutil.Process], bool]) -> psutil.Process | None:
         """The supervisor's one direct child that `matches`, if it is running."""
@@ -125,7 +135,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def post_product(stack: Stack, sku: str) -> dict[str, Any]:
-    created = requests.post(
+    created = stack.http.post(
         f"{stack.web}/products", json={"sku": sku, "name": sku, "price": "5.00"}, timeout=10
     )
     assert created.status_code == 201, created.text
@@ -142,6 +152,8 @@ def finished_job(stack: Stack, location: str, timeout: float = 60) -> dict[str, 
 
 def test_every_process_type_runs_and_the_api_answers(stack):
     assert requests.get(f"{stack.web}/readyz", timeout=10).json()["status"] == "ready"
+    refused = requests.post(f"{stack.web}/products", json={"sku": "X"}, timeout=10)
+    assert refused.status_code == 401
     product = post_product(stack, "R-1")
     assert requests.get(f"{stack.web}/products/{product['id']}", timeout=10).status_code == 200
     names = " ".join(" ".join(p.cmdline()) for p in stack.family())
@@ -169,7 +181,7 @@ def test_flower_asks_for_a_password_and_shows_both_workers_as_their_own_nodes(st
 
 def test_a_product_syncs_from_the_local_supplier(stack):
     product = post_product(stack, "SYNC-1")
-    accepted = requests.post(f"{stack.web}/products/{product['id']}/sync", timeout=10)
+    accepted = stack.http.post(f"{stack.web}/products/{product['id']}/sync", timeout=10)
     assert accepted.status_code == 202, accepted.text
     job = finished_job(stack, accepted.headers["Location"])
     assert (job["state"], job["result"]["updated"]) == ("succeeded", 1), job
@@ -192,7 +204,7 @@ def test_a_killed_redis_is_restarted_and_jobs_run_again(stack):
     stack.kill_and_wait_for_restart("Redis", named("redis-server"))
 
     def accepted() -> str | None:
-        response = requests.post(f"{stack.web}/jobs/slow-add", json={"a": 1, "b": 2}, timeout=10)
+        response = stack.http.post(f"{stack.web}/jobs/slow-add", json={"a": 1, "b": 2}, timeout=10)
         return response.headers["Location"] if response.status_code == 202 else None
 
     location = wait_until(accepted, 30, "the API to take jobs again", interval=0.2)
@@ -235,6 +247,24 @@ def test_a_killed_postgres_is_restarted_once_its_old_processes_are_gone_and_the_
     post_product(stack, "AFTER-PG-RESTART")
     restarted = stack.child(named("postgres"))
     assert restarted is not None and restarted.pid != postmaster.pid
+
+
+def test_its_servers_want_passwords_and_the_api_runs_as_the_app_role(stack):
+    banner = stack.output()
+    [database_url] = re.findall(r"^  Postgres (\S+)", banner, re.M)
+    [redis_url] = re.findall(r"^  Redis    (\S+)", banner, re.M)
+    database, broker = urlsplit(database_url), urlsplit(redis_url)
+    assert database.username == "products_app" and database.password
+    for user in ("postgres", "products_app"):
+        with pytest.raises(psycopg2.OperationalError, match="password"):
+            psycopg2.connect(
+                host="127.0.0.1", port=database.port, user=user, dbname="products"
+            ).close()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=broker.port, socket_timeout=5).ping()
+    # What a second terminal's `flask shell` or `celery worker` finds (tasks.config).
+    stack_env = (stack.log.parent / "data" / "stack.env").read_text()
+    assert f"DATABASE_URL={database_url}" in stack_env and f"REDIS_URL={redis_url}" in stack_env
 
 
 def test_ctrl_c_stops_everything_and_leaves_nothing_behind(stack):
