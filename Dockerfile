@@ -60,7 +60,7 @@ CMD ["services/worker/start"]
 # ---- flower: the dashboard ------------------------------------------------------------
 FROM runtime AS flower
 COPY --from=build-flower --chown=app:app /app/.venv /app/.venv
-COPY --chown=app:app services/flower/start services/flower/
+COPY --chown=app:app services/flower/start services/flower/flowerconfig.py services/flower/
 USER 10001:10001
 EXPOSE 5555
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

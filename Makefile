@@ -12,7 +12,7 @@ COMPOSE ?= docker compose
 COMPOSE_TEST := $(COMPOSE) -f compose.yaml -f compose.test.yaml
 
 .PHONY: help install run test lint format lock migrate shell worker clean \
-        up down logs ps compose-test
+        up down logs ps compose-test internal-secrets
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,7 +62,14 @@ shell: install ## flask shell with the app loaded
 worker: install ## A Celery worker in the foreground (as the tutorial starts it)
 	$(BIN)/celery -A tasks.celery worker --loglevel=INFO
 
-up: .env ## Build and start the stack in containers (needs Docker)
+# A secret no person needs to know (the password web and workers give PostgreSQL) is made
+# here when .env lacks it; the others (SECRET_KEY, POSTGRES_PASSWORD, ...) are yours to set.
+internal-secrets: .env
+	@grep -q '^POSTGRES_APP_PASSWORD=.' .env || { \
+	    echo "POSTGRES_APP_PASSWORD=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))')" >> .env; \
+	    echo "added a random POSTGRES_APP_PASSWORD to .env"; }
+
+up: internal-secrets ## Build and start the stack in containers (needs Docker)
 	$(COMPOSE) up --build --detach
 	@echo "API    http://$$($(COMPOSE) port web 8000 | sed 's/^0\.0\.0\.0:/localhost:/')"
 	@echo "Flower http://$$($(COMPOSE) port flower 5555 | sed 's/^0\.0\.0\.0:/localhost:/')"
@@ -76,7 +83,7 @@ logs: ## Follow the containers' logs
 ps: ## The containers and their health
 	$(COMPOSE) ps
 
-compose-test: .env ## Run the test suite in a container against compose's Postgres and Redis
+compose-test: internal-secrets ## Run the test suite in a container against compose's Postgres and Redis
 	$(COMPOSE_TEST) run --rm --build test
 
 clean: ## Remove .venv and caches (keeps .devdata, the local database)

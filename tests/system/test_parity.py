@@ -3,6 +3,7 @@ the environment compose gives it (service host names mapped to loopback), agains
 PostgreSQL and a real password-protected Redis. What a Docker engine would run, minus
 the container."""
 
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -12,10 +13,11 @@ import pytest
 import requests
 
 from devstack.servers import answers, free_port, start_redis, wait_until
-from tasks.config import Settings
 from tests import processes
+from tests.auth import keyed_client
 from tests.deploy.files import ROOT, compose, heroku
 from tests.servers import ensure_database
+from tests.settings import settings_for
 from tests.waiting import wait_for_job
 from web import create_app
 
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.system
 DOTENV = {
     "SECRET_KEY": "parity-secret-key-of-decent-length",
     "POSTGRES_PASSWORD": "pg-password",
+    "POSTGRES_APP_PASSWORD": "pg-app-password",
     "REDIS_PASSWORD": "redis-password",
     "FLOWER_BASIC_AUTH": "admin:flower-password",
     "BEAT_REQUEUE_INTERVAL": "1",
@@ -59,6 +62,9 @@ def stack(servers, migrated, tmp_path_factory) -> Iterator[dict]:
             continue
         env = {**DOTENV, **service["environment"]}
         env["DATABASE_URL"] = database_url
+        if "DATABASE_APP_ROLE" in env:
+            # Roles belong to the whole server, which may be compose's own: not its role.
+            env["DATABASE_APP_ROLE"] = "products_app_parity"
         env["REDIS_URL"] = to_loopback(env["REDIS_URL"], urlsplit(redis.url).port)
         envs[name] = processes.service_environment(
             env["DATABASE_URL"],
@@ -117,14 +123,8 @@ def test_workers_answer_their_healthcheck_and_run_a_task(stack, name, migrated):
             lambda: healthy(stack, name), 60, f"{name} to answer its healthcheck", interval=0.5
         )
         if name == "worker":
-            settings = Settings.from_env(
-                {
-                    "APP_ENV": "test",
-                    "DATABASE_URL": env["DATABASE_URL"],
-                    "REDIS_URL": env["REDIS_URL"],
-                }
-            )
-            client = create_app(settings).test_client()
+            app = create_app(settings_for(env["DATABASE_URL"], env["REDIS_URL"]))
+            client = keyed_client(app)
             location = client.post("/jobs/slow-add", json={"a": 2, "b": 2}).headers["Location"]
             assert wait_for_job(client, location, {"succeeded", "failed"})["result"] == 4
     finally:
@@ -156,15 +156,43 @@ def test_beat_sends_its_scheduled_tasks_and_answers_its_healthcheck(stack):
         processes.stop(process)
 
 
+def flower_pages() -> list[str]:
+    """A path for every page of Flower's own URL table, with a sample for each group."""
+    from flower.urls import handlers
+
+    pages = []
+    for handler in handlers:
+        pattern = handler[0] if isinstance(handler, tuple) else handler.regex.pattern
+        if pattern == ".*" or pattern.startswith("/static"):
+            continue  # pages that are not Flower's (404) or its own JS and CSS
+        pages.append(re.sub(r"\([^)]*\)", "x", pattern).rstrip("$?") or "/")
+    return pages
+
+
 def test_flower_answers_with_credentials_and_refuses_without(stack):
     port = free_port()
     process = run(stack, "flower", stack["services"]["flower"]["command"], FLOWER_PORT=str(port))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: answers(f"{url}/healthcheck"), 30, "flower to listen")
-        assert requests.get(f"{url}/workers", timeout=5).status_code == 401
         user, password = DOTENV["FLOWER_BASIC_AUTH"].split(":")
         assert requests.get(f"{url}/workers", auth=(user, password), timeout=5).status_code == 200
-        assert requests.get(f"{url}/workers", auth=(user, "wrong"), timeout=5).status_code == 401
+        assert requests.get(f"{url}/metrics", auth=(user, password), timeout=5).status_code == 200
+        pages = flower_pages()
+        assert "/metrics" in pages and "/healthcheck" in pages and len(pages) > 15, pages
+        answered = {
+            (method, page, auth is None): requests.request(
+                method, f"{url}{page}", auth=auth, timeout=10, allow_redirects=False
+            ).status_code
+            for page in pages
+            for method in ("GET", "POST")
+            for auth in (None, (user, "wrong"))
+        }
+        # Anything but a refusal (401; 404 or 405 for what Flower does not serve) answers.
+        opened = {key: status for key, status in answered.items() if status not in (401, 404, 405)}
+        assert opened == {
+            ("GET", "/healthcheck", True): 200,
+            ("GET", "/healthcheck", False): 200,
+        }, opened
     finally:
         processes.stop(process)
