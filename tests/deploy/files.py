@@ -9,11 +9,12 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
+# A variable with no other inside it: nested ones (${A:-${B}}) are resolved inside out.
+VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])((?:(?!\$\{)[^}])*))?\}")
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, against `env`."""
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, nested too, against `env`."""
 
     def value(match: re.Match[str]) -> str:
         name, kind, argument = match.groups()
@@ -23,7 +24,9 @@ def interpolate(text: str, env: dict[str, str]) -> str:
             raise KeyError(f"{name}: {argument}")
         return argument if kind == "-" else ""
 
-    return VARIABLE.sub(value, text)
+    while (resolved := VARIABLE.sub(value, text)) != text:
+        text = resolved
+    return text
 
 
 def compose(env: dict[str, str], *names: str) -> dict[str, Any]:

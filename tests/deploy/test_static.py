@@ -65,9 +65,23 @@ def test_the_dockerfile_passes_hadolint():
 
 
 def test_compose_demands_its_secrets_instead_of_running_without_them():
-    for missing in ENV:
+    for missing in set(ENV) - {"POSTGRES_APP_PASSWORD"}:
         with pytest.raises(KeyError, match=missing):
             compose({k: v for k, v in ENV.items() if k != missing})
+
+
+def test_web_and_workers_connect_as_the_app_role_and_only_migrate_as_the_owner():
+    services = compose(ENV)["services"]
+    for name, service in services.items():
+        url = service.get("environment", {}).get("DATABASE_URL")
+        if url is None:
+            continue
+        user = url.split("//")[1].split(":")[0]
+        assert user == ("postgres" if name == "migrate" else "products_app"), name
+    assert services["migrate"]["environment"]["DATABASE_APP_PASSWORD"] == "q"
+    # Without POSTGRES_APP_PASSWORD (make up adds one), the app role has the owner's.
+    fallback = compose({k: v for k, v in ENV.items() if k != "POSTGRES_APP_PASSWORD"})
+    assert fallback["services"]["migrate"]["environment"]["DATABASE_APP_PASSWORD"] == "p"
 
 
 def test_compose_services_use_stages_and_scripts_that_exist():
