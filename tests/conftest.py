@@ -59,6 +59,8 @@ def app(migrated: Settings, truncating: Engine) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+        if (ledger_engine := app.extensions.get("ledger_engine")) is not None:
+            ledger_engine.dispose()
     tables = ", ".join(table.name for table in db.metadata.sorted_tables)
     with truncating.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

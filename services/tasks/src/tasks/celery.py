@@ -16,3 +16,5 @@ def _forget_inherited_connections(**_: Any) -> None:
     # A forked child must never reuse the parent's sockets to Postgres.
     with flask_app.app_context():
         db.engine.dispose(close=False)
+        if (ledger_engine := flask_app.extensions.get("ledger_engine")) is not None:
+            ledger_engine.dispose(close=False)
