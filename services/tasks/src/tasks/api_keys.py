@@ -8,7 +8,7 @@ SHA-256 of the whole key is kept. A key carries 256 random bits, so a fast hash 
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 
@@ -53,7 +53,8 @@ def _prefix_of(key: str) -> str | None:
 
 
 def find_key(key: str) -> ApiKey | None:
-    """The unrevoked key `key` is, recording that it was used; None for any other string."""
+    """The unrevoked key `key` is, noting when it was used (at most once a minute); None for
+    any other string. In the caller's transaction: a request pays one SELECT for its key."""
     prefix = _prefix_of(key)
     if prefix is None:
         return None
@@ -61,22 +62,22 @@ def find_key(key: str) -> ApiKey | None:
         select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
     )
     if row is None or not hmac.compare_digest(row.key_hash, _digest(key)):
-        db.session.rollback()
         return None
     # Kept as read: the caller looks at its scopes without asking PostgreSQL again.
     db.session.expunge(row)
-    db.session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == row.id,
-            or_(
-                ApiKey.last_used_at.is_(None),
-                ApiKey.last_used_at < func.now() - LAST_USED_RESOLUTION,
-            ),
+    if row.last_used_at is None or row.last_used_at < datetime.now(UTC) - LAST_USED_RESOLUTION:
+        db.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == row.id,
+                or_(
+                    ApiKey.last_used_at.is_(None),
+                    ApiKey.last_used_at < func.now() - LAST_USED_RESOLUTION,
+                ),
+            )
+            .values(last_used_at=func.now())
         )
-        .values(last_used_at=func.now())
-    )
-    db.session.commit()
+        db.session.commit()
     return row
 
 
