@@ -7,11 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
+QUICK ?=
 
 COMPOSE ?= docker compose
 COMPOSE_TEST := $(COMPOSE) -f compose.yaml -f compose.test.yaml
 
-.PHONY: help install run test lint format lock migrate shell worker clean \
+.PHONY: help install run test bench lint format lock migrate shell worker clean \
         up down logs ps compose-test internal-secrets
 
 help: ## List the targets
@@ -39,6 +40,9 @@ test: install ## Run the test suite against real Postgres, Redis and Celery work
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here" >&2; fi; \
 	exit $$status
+
+bench: install ## Benchmarks against baselines of the same run (QUICK=1: seconds, small counts)
+	QUICK=$(QUICK) $(BIN)/python -m bench
 
 lint: install ## ruff, hadolint and the compose specification
 	$(BIN)/ruff check .

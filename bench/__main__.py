@@ -1,0 +1,85 @@
+"""`make bench` (python -m bench): every row, printed as a table and saved as JSON in
+bench/results/. QUICK=1 (or --quick): small counts, seconds; it checks that the benchmark
+runs, and asserts nothing about speed. `--only email` (any part of a row's function name):
+those rows alone."""
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import tasks_path, web_path, work_path
+from bench.harness import Row, Servers, servers
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# (what, the full run's size, the quick run's)
+ROWS: list[tuple[Callable[[Servers, int], Row], int, int]] = [
+    (tasks_path.job_throughput, 3000, 100),
+    (tasks_path.plain_task_throughput, 3000, 100),
+    (web_path.publish_cost, 10, 1),
+    (tasks_path.enqueue_to_start, 300, 20),
+    (work_path.email, 2000, 50),
+    (work_path.bulk_price_change, 1_000_000, 20_000),
+    (work_path.supplier_sync, 400, 40),
+]
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        f"{'row':<26} {'figure':>12} {'baseline':>12} {'ratio':>7}  {'goal':<34} met",
+        "-" * 100,
+    ]
+    for row in rows:
+        lines.append(
+            f"{row.name:<26} {row.figure:>12.2f} {row.baseline:>12.2f} {row.ratio:>6.2f}x  "
+            f"{row.goal:<34} {'yes' if row.met else 'NO'}"
+        )
+        lines.append(f"{'':<26} {row.unit}; {row.note}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv or os.environ.get("QUICK", "") not in ("", "0")
+    only = argv[argv.index("--only") + 1] if "--only" in argv else None
+    started = time.monotonic()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch, servers(Path(scratch)) as running:
+        from flask_migrate import upgrade
+
+        from web import create_app
+
+        with create_app(running.settings(15)).app_context():
+            upgrade()
+        for measure, full, small in ROWS:
+            if only and only not in measure.__name__:
+                continue
+            rows.append(measure(running, small if quick else full))
+            print(f"{rows[-1].name}: {rows[-1].figure:.2f} {rows[-1].unit}", flush=True)
+        if not only or only in "worker_memory":
+            memory = (1000, 2000) if quick else (10_000, 50_000)
+            rows.append(tasks_path.worker_memory(running, *memory))
+    print(table(rows))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    path = RESULTS / f"{stamp}{'-quick' if quick else ''}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "quick": quick,
+                "seconds": round(time.monotonic() - started),
+                "rows": [row.as_dict() for row in rows],
+            },
+            indent=2,
+        )
+    )
+    print(f"saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,259 @@
+"""The task path: jobs and plain tasks drained by the stack's worker, against the tutorial's
+plain Celery app; how soon an idle worker starts a job; a worker's memory over many jobs."""
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import psutil
+import redis
+from sqlalchemy import func, select, text
+
+from bench.harness import Row, Servers, percentile, timed, worker
+from devstack.servers import create_database
+from tasks.extensions import db
+from tasks.jobs import publish_job, start_job
+from tasks.models import Job, JobState
+from web import create_app
+
+CONCURRENCY = "2"
+PLAIN_OPTIONS = ("--concurrency", CONCURRENCY, "--pool", "prefork", "-E")
+STACK_OPTIONS = ("--concurrency", CONCURRENCY, "--pool", "prefork", "--queues", "celery")
+
+
+def _stack_app(servers: Servers, db_number: int) -> Any:
+    return create_app(servers.settings(db_number))
+
+
+def _plain_drain(servers: Servers, count: int, db_number: int) -> float:
+    """Tasks a second through the plain app: `count` no-ops queued, then drained."""
+    broker, backend = servers.redis_url(db_number), servers.redis_url(db_number + 1)
+    results = redis.Redis.from_url(backend)
+    for url in (broker, backend):
+        redis.Redis.from_url(url).flushdb()
+    from bench.plain import app as plain
+
+    plain.conf.broker_url, plain.conf.result_backend = broker, backend
+    with plain.connection_for_write() as connection:
+        for _ in range(count):
+            plain.send_task("plain.noop", connection=connection)
+    environment = {"BENCH_BROKER_URL": broker, "BENCH_RESULT_BACKEND": backend}
+    log = servers.scratch / f"plain-{db_number}.log"
+    with worker("bench.plain", environment, log, *PLAIN_OPTIONS):
+        seconds = timed(lambda: results.dbsize() >= count, 600, "the plain worker to drain")
+    return count / seconds
+
+
+def _postgres_transactions(servers: Servers, database: str) -> int:
+    """Transactions PostgreSQL has counted in `database` (committed or not), asked from the
+    benchmark's own database so that asking counts none."""
+    app = _stack_app(servers, 15)
+    with app.app_context():
+        count = db.session.scalar(
+            text(
+                "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database "
+                "WHERE datname = :database"
+            ),
+            {"database": database},
+        )
+        db.session.rollback()
+    return int(count)
+
+
+def _stack_drain(
+    servers: Servers, count: int, db_number: int, as_jobs: bool, **environ: str
+) -> float:
+    """Tasks a second through the stack's worker: `count` no-op jobs (a job row, the ledger)
+    or plain tasks of the stack's app, queued, then drained."""
+    from bench.stack import noop
+
+    app = _stack_app(servers, db_number)
+    redis.Redis.from_url(servers.redis_url(db_number)).flushdb()
+    with app.app_context():
+        db.session.execute(text("TRUNCATE jobs CASCADE"))
+        db.session.commit()
+        celery = app.extensions["celery"]
+        if as_jobs:
+            task = celery.tasks[noop.name]
+            for _ in range(count):
+                start_job(task, {})
+        else:
+            with celery.connection_for_write() as connection:
+                for _ in range(count):
+                    celery.send_task(noop.name, connection=connection)
+
+    def drained() -> bool:
+        if as_jobs:
+            with app.app_context():
+                done = db.session.scalar(
+                    select(func.count()).where(Job.state == JobState.SUCCEEDED)
+                )
+                db.session.rollback()
+            return done >= count
+        broker = redis.Redis.from_url(servers.redis_url(db_number))
+        return broker.llen("celery") == 0 and broker.hlen("unacked") == 0
+
+    log = servers.scratch / f"stack-{db_number}.log"
+    environment = {**servers.environment(db_number), **environ}
+    with worker("bench.stack", environment, log, *STACK_OPTIONS):
+        seconds = timed(drained, 600, "the stack's worker to drain")
+    return count / seconds
+
+
+def job_throughput(servers: Servers, count: int) -> Row:
+    plain = _plain_drain(servers, count, 0)
+    jobs = _stack_drain(servers, count, 2, as_jobs=True)
+    return Row(
+        "job throughput",
+        jobs,
+        plain,
+        "tasks/s",
+        "≥ 1.0x (aim 1.5x)",
+        jobs >= plain,
+        f"{count} no-op jobs (row, ledger, acks late, events) vs plain Celery with -E",
+    )
+
+
+def plain_task_throughput(servers: Servers, count: int) -> Row:
+    plain = _plain_drain(servers, count, 3)
+    # The worker's database is one of its own: whatever PostgreSQL counts there, it did.
+    create_database(servers.postgres.url.rsplit("/", 1)[0] + "/postgres", "bench_plain")
+    url = servers.postgres.url.rsplit("/", 1)[0] + "/bench_plain"
+    before = _postgres_transactions(servers, "bench_plain")
+    tasks = _stack_drain(servers, count, 5, as_jobs=False, DATABASE_URL=url)
+    # Its connections are closed by now: PostgreSQL has counted what they did.
+    round_trips = _postgres_transactions(servers, "bench_plain") - before
+    return Row(
+        "plain task throughput",
+        tasks,
+        plain,
+        "tasks/s",
+        "≥ 1.0x, 0 PostgreSQL round trips",
+        tasks >= plain and round_trips <= 0,
+        f"{count} tasks without a job row; {round_trips} PostgreSQL transactions",
+    )
+
+
+def enqueue_to_start(servers: Servers, count: int) -> Row:
+    """An idle worker, jobs one at a time: from the publish to the worker's claim of it."""
+    from bench.stack import noop
+
+    app = _stack_app(servers, 6)
+    redis.Redis.from_url(servers.redis_url(6)).flushdb()
+    latencies = []
+    log = servers.scratch / "latency.log"
+    with worker("bench.stack", servers.environment(6), log, *STACK_OPTIONS), app.app_context():
+        for _ in range(count):
+            # start_job, with the clock read between the row's commit and the publish.
+            job = Job(kind=noop.name, arguments={}, state=JobState.QUEUED)
+            db.session.add(job)
+            db.session.flush()
+            db.session.expunge(job)
+            db.session.commit()
+            published = time.time()
+            publish_job(job)
+
+            def claimed(job_id: uuid.UUID = job.id) -> Any:
+                at = db.session.scalar(select(Job.claimed_at).where(Job.id == job_id))
+                db.session.rollback()
+                return at
+
+            # The claim's time is PostgreSQL's clock, this machine's: polling adds nothing.
+            latencies.append(timed_value(claimed).timestamp() - published)
+    baseline = _redis_round_trips(servers, count)
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    return Row(
+        "enqueue → start latency",
+        p50,
+        percentile(baseline, 0.5) * 1000,
+        "ms p50",
+        "p50 ≤ 1 ms, p99 ≤ 5 ms",
+        p50 <= 1 and p99 <= 5,
+        f"p99 {p99:.2f} ms; baseline: redis-py LPUSH → BRPOP, p99 "
+        f"{percentile(baseline, 0.99) * 1000:.2f} ms",
+    )
+
+
+def timed_value(probe: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while (value := probe()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the worker did not claim the job")
+        time.sleep(0.005)
+    return value
+
+
+def _redis_round_trips(servers: Servers, count: int) -> list[float]:
+    url = servers.redis_url(7)
+    pusher, popper = redis.Redis.from_url(url), redis.Redis.from_url(url)
+    pusher.flushdb()
+    samples: list[float] = []
+    received = threading.Event()
+
+    def pop() -> None:
+        for _ in range(count):
+            popper.brpop(["latency"], timeout=10)
+            samples.append(time.perf_counter() - sent[0])
+            received.set()
+
+    sent = [0.0]
+    consumer = threading.Thread(target=pop)
+    consumer.start()
+    for _ in range(count):
+        received.clear()
+        time.sleep(0.001)  # the consumer is waiting in BRPOP before the push
+        sent[0] = time.perf_counter()
+        pusher.lpush("latency", uuid.uuid4().hex)
+        received.wait(10)
+    consumer.join()
+    return samples
+
+
+def worker_memory(servers: Servers, first: int, second: int) -> Row:
+    """RSS of the worker and its pool processes after start-up, after `first` jobs and after
+    `second` in all."""
+    from bench.stack import noop
+
+    app = _stack_app(servers, 8)
+    redis.Redis.from_url(servers.redis_url(8)).flushdb()
+    log = servers.scratch / "memory.log"
+    with worker("bench.stack", servers.environment(8), log, *STACK_OPTIONS) as process:
+
+        def rss() -> int:
+            main = psutil.Process(process.pid)
+            return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)])
+
+        def run_jobs(count: int) -> None:
+            with app.app_context():
+                db.session.execute(text("TRUNCATE jobs CASCADE"))
+                db.session.commit()
+                task = app.extensions["celery"].tasks[noop.name]
+                for _ in range(count):
+                    start_job(task, {})
+
+                def done() -> bool:
+                    finished = db.session.scalar(
+                        select(func.count()).where(Job.state == JobState.SUCCEEDED)
+                    )
+                    db.session.rollback()
+                    return finished >= count
+
+                timed(done, 900, f"{count} jobs to finish")
+
+        at_start = rss()
+        run_jobs(first)
+        after_first = rss()
+        run_jobs(second - first)
+        after_second = rss()
+    growth = after_second / at_start - 1
+    return Row(
+        "worker memory",
+        after_second / 2**20,
+        at_start / 2**20,
+        "MiB RSS",
+        "flat (growth < 10 %)",
+        growth < 0.10,
+        f"after {first} jobs {after_first / 2**20:.1f} MiB, after {second}: "
+        f"{after_second / 2**20:.1f} MiB ({growth:+.1%})",
+    )

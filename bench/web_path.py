@@ -1,0 +1,80 @@
+"""What publishing a job costs a request: POST /jobs/slow-add against GET /healthz, on the
+same gunicorn (services/web/start), under the same load."""
+
+import http.client
+import json
+import threading
+import time
+
+import redis
+
+from bench.harness import ROOT, Row, Servers, percentile, start
+from devstack.servers import answers, free_port, wait_until
+from tasks.api_keys import create_key
+from web import create_app
+
+CLIENTS = 16
+
+
+def _load(port: int, method: str, path: str, body: bytes, headers: dict, seconds: float) -> list:
+    """CLIENTS clients, each on a kept-alive connection, asking as fast as they are answered
+    for `seconds`; every request's time."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            connection.request(method, path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status >= 300:
+                raise RuntimeError(f"{method} {path}: {response.status}")
+            mine.append(time.perf_counter() - started)
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def publish_cost(servers: Servers, seconds: float) -> Row:
+    db_number = 9
+    redis.Redis.from_url(servers.redis_url(db_number)).flushdb()
+    app = create_app(servers.settings(db_number))
+    with app.app_context():
+        _, key = create_key("bench")
+    port = free_port()
+    environment = servers.environment(db_number, PORT=str(port), WEB_HOST="127.0.0.1")
+    web = start(
+        [str(ROOT / "services" / "web" / "start")], environment, servers.scratch / "web.log"
+    )
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "gunicorn", 0.1)
+        _load(port, "GET", "/healthz", b"", {}, 1)  # warm both workers
+        health = _load(port, "GET", "/healthz", b"", {}, seconds)
+        body = json.dumps({"a": 1, "b": 2}).encode()
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        posts = _load(port, "POST", "/jobs/slow-add", body, headers, seconds)
+    finally:
+        web.stop()
+    added_p50 = (percentile(posts, 0.5) - percentile(health, 0.5)) * 1000
+    added_p99 = (percentile(posts, 0.99) - percentile(health, 0.99)) * 1000
+    return Row(
+        "publish cost in a request",
+        percentile(posts, 0.99) * 1000,
+        percentile(health, 0.99) * 1000,
+        "ms p99",
+        "p99 added ≤ 2 ms",
+        added_p99 <= 2,
+        f"{CLIENTS} clients; added p50 {added_p50:.2f} ms, p99 {added_p99:.2f} ms; "
+        f"{len(posts)} POSTs, {len(health)} GETs",
+    )
