@@ -2,7 +2,7 @@
 
 import asyncio
 from dataclasses import dataclass, field
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -76,8 +76,8 @@ class SmtpServer:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        email = message_from_bytes(envelope.content)
+        email = message_from_bytes(envelope.content, policy=policy.default)
         self.received.append(
-            Received(email["Message-ID"], list(envelope.rcpt_tos), email["Subject"])
+            Received(str(email["Message-ID"]), list(envelope.rcpt_tos), str(email["Subject"]))
         )
         return "250 Message accepted"

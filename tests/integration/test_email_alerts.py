@@ -134,6 +134,18 @@ def test_invalid_alerts_are_a_400_and_record_nothing(app, client, payload):
     assert outbox_states(app) == {}
 
 
+def test_a_subject_beyond_ascii_arrives_as_it_was_written(client, smtp, worker):
+    created = client.post(
+        "/products", json={"sku": "CAFE-1", "name": "Café lamp · 灯", "price": "30.00"}
+    )
+    location = alert(client, created.get_json()["id"], ["ann@example.com", "bob@example.com"])
+    assert wait_for_job(client, location, FINAL)["state"] == "succeeded"
+    assert {message.subject for message in smtp.received} == {
+        "Price drop: Café lamp · 灯 is now 30.00"
+    }
+    assert len({message.message_id for message in smtp.received}) == 2
+
+
 def test_recipients_are_capped_by_a_setting(migrated, app):
     few = app_on_redis_db(migrated, 11, ALERT_MAX_RECIPIENTS="2")
     client = keyed_client(few)
