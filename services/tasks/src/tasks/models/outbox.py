@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, Uuid, func
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, Uuid, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tasks.extensions import db
@@ -26,6 +26,13 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         CheckConstraint(
             "state IN ('pending', 'sending', 'sent', 'failed', 'held')", name="state_known"
+        ),
+        # A job's next pending messages, in order, for each batch (tasks/mailing.py).
+        Index(
+            "ix_outbox_messages_pending",
+            "job_id",
+            "id",
+            postgresql_where=text("state = 'pending'"),
         ),
     )
 
