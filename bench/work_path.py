@@ -169,6 +169,7 @@ class _Arrivals:
         self.lock = threading.Lock()
 
     def busiest_second(self) -> int:
+        """The most calls in any one second (a window sliding over the arrivals)."""
         times = sorted(self.times)
         most, start = 0, 0
         for end, at in enumerate(times):
@@ -176,6 +177,13 @@ class _Arrivals:
                 start += 1
             most = max(most, end - start + 1)
         return most
+
+    def busiest_clock_second(self) -> int:
+        """The most calls in one second of the clock (a fixed window, as many APIs count)."""
+        per_second: dict[int, int] = {}
+        for at in self.times:
+            per_second[int(at)] = per_second.get(int(at), 0) + 1
+        return max(per_second.values(), default=0)
 
 
 @contextmanager
@@ -186,7 +194,7 @@ def supplier(latency: float) -> Iterator[tuple[str, _Arrivals]]:
     class Counting(supplier_stand_in.handler((latency, latency))):  # type: ignore[misc]
         def do_GET(self) -> None:
             with arrivals.lock:
-                arrivals.times.append(time.monotonic())
+                arrivals.times.append(time.time())
             super().do_GET()
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -225,7 +233,7 @@ def supplier_sync(servers: Servers, count: int, latency: float = 0.2) -> Row:
                 job, _ = start_job(sync_products_task, {"product_ids": None})
             seconds = timed(lambda: _finished(app, job.id), 900, "the sync to end")
     rate, ceiling = count / seconds, concurrency / latency
-    held, limit = _rate_limit_held(servers, min(count, 100), latency)
+    (held, held_by_clock), limit = _rate_limit_held(servers, min(count, 100), latency)
     return Row(
         "supplier sync",
         rate,
@@ -234,11 +242,12 @@ def supplier_sync(servers: Servers, count: int, latency: float = 0.2) -> Row:
         "≥ 0.9x; the rate limit held within 5 %",
         rate >= 0.9 * ceiling and held <= limit * 1.05,
         f"{count} products, {concurrency} in flight, {latency * 1000:.0f} ms each: ceiling "
-        f"{ceiling:.0f}/s; two workers under {limit}/second: at most {held} in one second",
+        f"{ceiling:.0f}/s; two workers under {limit}/second: the supplier saw at most {held} "
+        f"in any one second ({held_by_clock} in one second of the clock)",
     )
 
 
-def _rate_limit_held(servers: Servers, count: int, latency: float) -> tuple[int, int]:
+def _rate_limit_held(servers: Servers, count: int, latency: float) -> tuple[tuple[int, int], int]:
     """Two io workers, a sync each of `count` products, sharing SUPPLIER_RATE_LIMIT: the most
     calls that reached the supplier in any one second."""
     limit = 20
@@ -265,4 +274,4 @@ def _rate_limit_held(servers: Servers, count: int, latency: float) -> tuple[int,
             db.session.rollback()
             calls = db.session.scalar(select(func.count()).select_from(Product))
     assert len(arrivals.times) >= 2 * calls
-    return arrivals.busiest_second(), limit
+    return (arrivals.busiest_second(), arrivals.busiest_clock_second()), limit

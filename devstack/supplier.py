@@ -30,6 +30,9 @@ def offer(sku: str) -> dict[str, Any]:
 def handler(latency: tuple[float, float]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the second waits
+        # for the client's delayed ACK of the first, 40 ms a call on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
