@@ -96,3 +96,8 @@ def test_a_heroku_rediss_url_reaches_every_redis_client_with_its_certificate_set
     assert pool.connection_class is redis.SSLConnection
     assert pool.connection_kwargs["ssl_cert_reqs"] in ("none", ssl.CERT_NONE)
     RedisStorage(conf["broker_url"])  # accepts the URL without connecting
+
+
+def test_a_mail_from_with_a_line_break_is_refused():
+    with pytest.raises(ConfigError, match="MAIL_FROM"):
+        Settings.from_env({**PRODUCTION, "MAIL_FROM": "a@example.com\r\nBcc: x@example.com"})

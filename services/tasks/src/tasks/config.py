@@ -60,6 +60,9 @@ class SmtpSettings:
         unconfirmed = environ.get("MAIL_UNCONFIRMED", cls.unconfirmed).lower()
         if unconfirmed not in MAIL_UNCONFIRMED:
             raise ConfigError(f"MAIL_UNCONFIRMED must be one of {', '.join(MAIL_UNCONFIRMED)}")
+        mail_from = environ.get("MAIL_FROM", cls.mail_from)
+        if "\r" in mail_from or "\n" in mail_from:
+            raise ConfigError("MAIL_FROM must be one line: it is every alert's From header")
         default_port = {"none": 1025, "starttls": 587, "ssl": 465}[security]
         return cls(
             host=environ.get("SMTP_HOST", cls.host),
@@ -67,7 +70,7 @@ class SmtpSettings:
             username=environ.get("SMTP_USERNAME") or None,
             password=environ.get("SMTP_PASSWORD") or None,
             security=security,
-            mail_from=environ.get("MAIL_FROM", cls.mail_from),
+            mail_from=mail_from,
             timeout=float(environ.get("SMTP_TIMEOUT", cls.timeout)),
             unconfirmed=unconfirmed,
             batch_size=int(environ.get("MAIL_BATCH_SIZE", cls.batch_size)),
