@@ -20,6 +20,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # (what, the full run's size, the quick run's)
 ROWS: list[tuple[Callable[[Servers, int], Row], int, int]] = [
     (tasks_path.job_throughput, 3000, 100),
+    (tasks_path.job_throughput_prefetching, 3000, 100),
     (tasks_path.plain_task_throughput, 3000, 100),
     (web_path.publish_cost, 10, 1),
     (tasks_path.enqueue_to_start, 300, 20),

@@ -62,7 +62,12 @@ def _postgres_transactions(servers: Servers, database: str) -> int:
 
 
 def _stack_drain(
-    servers: Servers, count: int, db_number: int, as_jobs: bool, **environ: str
+    servers: Servers,
+    count: int,
+    db_number: int,
+    as_jobs: bool,
+    options: tuple[str, ...] = STACK_OPTIONS,
+    **environ: str,
 ) -> float:
     """Tasks a second through the stack's worker: `count` no-op jobs (a job row, the ledger)
     or plain tasks of the stack's app, queued, then drained."""
@@ -96,7 +101,7 @@ def _stack_drain(
 
     log = servers.scratch / f"stack-{db_number}.log"
     environment = {**servers.environment(db_number), **environ}
-    with worker("bench.stack", environment, log, *STACK_OPTIONS):
+    with worker("bench.stack", environment, log, *options):
         seconds = timed(drained, 600, "the stack's worker to drain")
     return count / seconds
 
@@ -111,7 +116,23 @@ def job_throughput(servers: Servers, count: int) -> Row:
         "tasks/s",
         "≥ 1.0x (aim 1.5x)",
         jobs >= plain,
-        f"{count} no-op jobs (row, ledger, acks late, events) vs plain Celery with -E",
+        f"{count} no-op jobs (row, ledger, acks late, events, prefetch 1) vs plain Celery -E",
+    )
+
+
+def job_throughput_prefetching(servers: Servers, count: int) -> Row:
+    """The same, with each pool process reserving 4 messages (CELERY_WORKER_PREFETCH_MULTIPLIER)."""
+    plain = _plain_drain(servers, count, 0)
+    options = (*STACK_OPTIONS, "--prefetch-multiplier", "4")
+    jobs = _stack_drain(servers, count, 2, as_jobs=True, options=options)
+    return Row(
+        "job throughput, prefetch 4",
+        jobs,
+        plain,
+        "tasks/s",
+        "≥ 1.0x (aim 1.5x)",
+        jobs >= plain,
+        f"{count} no-op jobs as above, CELERY_WORKER_PREFETCH_MULTIPLIER=4",
     )
 
 

@@ -50,7 +50,10 @@ class StrictParser(FlaskParser):
         return json_object()
 
     def handle_error(self, error: ValidationError, *_: Any, **__: Any) -> NoReturn:
-        (messages,) = error.messages.values() if isinstance(error.messages, dict) else [error]
+        # webargs files the messages under the one location parsed: {"json": {...}}.
+        messages = error.messages
+        if isinstance(messages, dict) and len(messages) == 1:
+            (messages,) = messages.values()
         raise ValidationError(messages)
 
 
