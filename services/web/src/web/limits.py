@@ -61,7 +61,7 @@ def register(app: Flask) -> None:
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_KEY_PREFIX="api",
         # Reading the window for X-RateLimit-* headers would cost every response a Redis
-        # round trip; a 429 gets its Retry-After from web.errors.
+        # round trip; a 429 gets its Retry-After from _too_many_requests.
         RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_SWALLOW_ERRORS=False,
     )
