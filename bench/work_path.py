@@ -17,6 +17,7 @@ from bench.harness import Row, Servers, timed, worker
 from bench.tasks_path import PLAIN_OPTIONS, STACK_OPTIONS
 from devstack import supplier as supplier_stand_in
 from devstack.servers import free_port
+from tasks import database
 from tasks.extensions import db
 from tasks.jobs import start_job
 from tasks.mailing import outbox_alerts, send_product_alert
@@ -133,24 +134,41 @@ def _naive_email(servers: Servers, port: int, sink: _Sink, count: int) -> float:
     return count / seconds
 
 
+def _fresh_products(app: Any, count: int) -> None:
+    """`count` freshly seeded products and no jobs: each side of the comparison starts on a
+    table without the other's dead rows."""
+    with app.app_context(), database.blocking_waits():
+        db.session.execute(text("TRUNCATE products, jobs RESTART IDENTITY CASCADE"))
+        db.session.commit()
+        seed_products(count, "BULK-", seed=count)
+        db.session.execute(text("SET LOCAL statement_timeout = 0"))
+        db.session.execute(text("ANALYZE products"))
+        db.session.commit()
+
+
 def bulk_price_change(servers: Servers, count: int) -> Row:
     app = create_app(servers.settings(13))
     redis.Redis.from_url(servers.redis_url(13)).flushdb()
-    with app.app_context():
-        db.session.execute(text("TRUNCATE products, jobs CASCADE"))
-        db.session.commit()
-        seed_products(count, "BULK-", seed=count)
     change = PriceChange.from_arguments({"percent": "1"})
+    _fresh_products(app, count)
+    # The requests' timeouts (client and server) are not meant for one statement on every row.
+    with app.app_context(), database.blocking_waits():
+        db.session.execute(text("SET LOCAL statement_timeout = 0"))
+        started = time.perf_counter()
+        db.session.execute(
+            update(Product)
+            .where(change.matches())
+            .values(price=change.new_price(), updated_at=func.now()),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.commit()
+        one_statement = time.perf_counter() - started
+    _fresh_products(app, count)
     log = servers.scratch / "bulk.log"
     with worker("bench.stack", servers.environment(13), log, *STACK_OPTIONS):
         with app.app_context():
             job, _ = start_job(apply_price_change_task, {"percent": "1"})
         job_seconds = timed(lambda: _finished(app, job.id), 1800, "the price change to end")
-    with app.app_context():
-        started = time.perf_counter()
-        db.session.execute(update(Product).where(change.matches()).values(price=change.new_price()))
-        db.session.commit()
-        one_statement = time.perf_counter() - started
     return Row(
         "bulk price change",
         count / job_seconds,
@@ -159,7 +177,7 @@ def bulk_price_change(servers: Servers, count: int) -> Row:
         "≥ 0.7x",
         one_statement / job_seconds >= 0.7,
         f"{count} rows: the job (chunks of BULK_CHUNK_SIZE, checkpoint and progress each) "
-        f"{job_seconds:.1f} s; one UPDATE {one_statement:.1f} s",
+        f"{job_seconds:.1f} s; one UPDATE of price and updated_at {one_statement:.1f} s",
     )
 
 

@@ -68,10 +68,13 @@ def _apply_next_chunk(job_id: uuid.UUID, change: PriceChange, chunk_size: int) -
         db.session.commit()
         return False
     start, stop = job.checkpoint, min(job.checkpoint + chunk_size, job.checkpoint_end)
+    # No session sync: the ORM would otherwise have each changed id returned (RETURNING)
+    # to refresh objects this task never loads, a third of a chunk's time.
     changed = db.session.execute(
         update(Product)
         .where(Product.id > start, Product.id <= stop, change.matches())
-        .values(price=change.new_price(), updated_at=func.now())
+        .values(price=change.new_price(), updated_at=func.now()),
+        execution_options={"synchronize_session": False},
     ).rowcount
     job.checkpoint = stop
     job.progress_done = (job.progress_done or 0) + changed
