@@ -101,3 +101,9 @@ def test_a_heroku_rediss_url_reaches_every_redis_client_with_its_certificate_set
 def test_a_mail_from_with_a_line_break_is_refused():
     with pytest.raises(ConfigError, match="MAIL_FROM"):
         Settings.from_env({**PRODUCTION, "MAIL_FROM": "a@example.com\r\nBcc: x@example.com"})
+
+
+@pytest.mark.parametrize("rate", ["fast", "0/second", "20/second;600/minute", ""])
+def test_a_supplier_rate_limit_that_is_not_one_rate_is_refused(rate):
+    with pytest.raises(ConfigError, match="SUPPLIER_RATE_LIMIT"):
+        Settings.from_env({**PRODUCTION, "SUPPLIER_RATE_LIMIT": rate})

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dotenv import find_dotenv, load_dotenv
+from limits import parse_many
 
 from tasks import database
 
@@ -91,9 +92,19 @@ class SupplierSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "SupplierSettings":
+        rate_limit = environ.get("SUPPLIER_RATE_LIMIT", cls.rate_limit)
+        try:
+            (rate,) = parse_many(rate_limit)
+        except ValueError:
+            rate = None
+        if rate is None or rate.amount < 1:
+            raise ConfigError(
+                f"SUPPLIER_RATE_LIMIT must be one rate such as 20/second or 600/minute, "
+                f"not {rate_limit!r}"
+            )
         return cls(
             base_url=environ.get("SUPPLIER_API_URL", cls.base_url),
-            rate_limit=environ.get("SUPPLIER_RATE_LIMIT", cls.rate_limit),
+            rate_limit=rate_limit,
             concurrency=int(environ.get("SUPPLIER_CONCURRENCY", cls.concurrency)),
             connect_timeout=float(environ.get("SUPPLIER_CONNECT_TIMEOUT", cls.connect_timeout)),
             read_timeout=float(environ.get("SUPPLIER_READ_TIMEOUT", cls.read_timeout)),
