@@ -232,8 +232,8 @@ def _redis_round_trips(servers: Servers, count: int) -> list[float]:
 
 
 def worker_memory(servers: Servers, first: int, second: int) -> Row:
-    """RSS of the worker and its pool processes after start-up, after `first` jobs and after
-    `second` in all."""
+    """RSS of each process of the worker (the main one and its pool) after start-up, after
+    `first` jobs and after `second` in all; the figure is the process that grew most."""
     from bench.stack import noop
 
     app = _stack_app(servers, 8)
@@ -241,9 +241,9 @@ def worker_memory(servers: Servers, first: int, second: int) -> Row:
     log = servers.scratch / "memory.log"
     with worker("bench.stack", servers.environment(8), log, *STACK_OPTIONS) as process:
 
-        def rss() -> int:
+        def rss() -> dict[int, int]:
             main = psutil.Process(process.pid)
-            return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)])
+            return {p.pid: p.memory_info().rss for p in [main, *main.children(recursive=True)]}
 
         def run_jobs(count: int) -> None:
             with app.app_context():
@@ -267,14 +267,21 @@ def worker_memory(servers: Servers, first: int, second: int) -> Row:
         after_first = rss()
         run_jobs(second - first)
         after_second = rss()
-    growth = after_second / at_start - 1
+    if not at_start.keys() == after_first.keys() == after_second.keys():
+        raise RuntimeError("a process of the worker was replaced while it was measured")
+    pid = max(at_start, key=lambda pid: after_second[pid] / at_start[pid])
+    growth = after_second[pid] / at_start[pid] - 1
+    each = ", ".join(
+        f"{at_start[p] / 2**20:.0f} → {after_first[p] / 2**20:.0f} → {after_second[p] / 2**20:.0f}"
+        for p in at_start
+    )
     return Row(
         "worker memory",
-        after_second / 2**20,
-        at_start / 2**20,
+        after_second[pid] / 2**20,
+        at_start[pid] / 2**20,
         "MiB RSS",
         "flat (growth < 10 %)",
         growth < 0.10,
-        f"after {first} jobs {after_first / 2**20:.1f} MiB, after {second}: "
-        f"{after_second / 2**20:.1f} MiB ({growth:+.1%})",
+        f"the process that grew most, {growth:+.1%} after {second} jobs; each process "
+        f"(main first) at start → after {first} → after {second}, MiB: {each}",
     )
