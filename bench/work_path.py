@@ -134,13 +134,13 @@ def _naive_email(servers: Servers, port: int, sink: _Sink, count: int) -> float:
     return count / seconds
 
 
-def _fresh_products(app: Any, count: int) -> None:
-    """`count` freshly seeded products and no jobs: each side of the comparison starts on a
-    table without the other's dead rows."""
+def _fresh_products(app: Any, count: int, prefix: str) -> None:
+    """`count` freshly seeded products and no jobs: a run starts on a table without an
+    earlier run's dead rows."""
     with app.app_context(), database.blocking_waits():
         db.session.execute(text("TRUNCATE products, jobs RESTART IDENTITY CASCADE"))
         db.session.commit()
-        seed_products(count, "BULK-", seed=count)
+        seed_products(count, prefix, seed=count)
         db.session.execute(text("SET LOCAL statement_timeout = 0"))
         db.session.execute(text("ANALYZE products"))
         db.session.commit()
@@ -150,7 +150,7 @@ def bulk_price_change(servers: Servers, count: int) -> Row:
     app = create_app(servers.settings(13))
     redis.Redis.from_url(servers.redis_url(13)).flushdb()
     change = PriceChange.from_arguments({"percent": "1"})
-    _fresh_products(app, count)
+    _fresh_products(app, count, "BULK-")
     # The requests' timeouts (client and server) are not meant for one statement on every row.
     with app.app_context(), database.blocking_waits():
         db.session.execute(text("SET LOCAL statement_timeout = 0"))
@@ -163,7 +163,7 @@ def bulk_price_change(servers: Servers, count: int) -> Row:
         )
         db.session.commit()
         one_statement = time.perf_counter() - started
-    _fresh_products(app, count)
+    _fresh_products(app, count, "BULK-")
     log = servers.scratch / "bulk.log"
     with worker("bench.stack", servers.environment(13), log, *STACK_OPTIONS):
         with app.app_context():
@@ -228,25 +228,29 @@ def supplier(latency: float) -> Iterator[tuple[str, _Arrivals]]:
         server.server_close()
 
 
+def _sync_stack(
+    servers: Servers, url: str, concurrency: int, rate_limit: str
+) -> tuple[Any, dict[str, str]]:
+    """An app, and an io worker's environment, syncing from `url` on Redis database 14."""
+    settings = {
+        "SUPPLIER_API_URL": url,
+        "SUPPLIER_CONCURRENCY": str(concurrency),
+        "SUPPLIER_RATE_LIMIT": rate_limit,
+    }
+    redis.Redis.from_url(servers.redis_url(14)).flushdb()
+    return create_app(servers.settings(14, **settings)), servers.environment(14, **settings)
+
+
 IO_OPTIONS = ("--pool", "threads", "--concurrency", "4", "--queues", "io")
 
 
 def supplier_sync(servers: Servers, count: int, latency: float = 0.2) -> Row:
     concurrency = 8
     with supplier(latency) as (url, _):
-        settings = {
-            "SUPPLIER_API_URL": url,
-            "SUPPLIER_CONCURRENCY": str(concurrency),
-            "SUPPLIER_RATE_LIMIT": "100000/second",
-        }
-        app = create_app(servers.settings(14, **settings))
-        redis.Redis.from_url(servers.redis_url(14)).flushdb()
-        with app.app_context():
-            db.session.execute(text("TRUNCATE products, jobs CASCADE"))
-            db.session.commit()
-            seed_products(count, "SYNC-", seed=count)
+        app, environment = _sync_stack(servers, url, concurrency, "100000/second")
+        _fresh_products(app, count, "SYNC-")
         log = servers.scratch / "sync.log"
-        with worker("bench.stack", servers.environment(14, **settings), log, *IO_OPTIONS):
+        with worker("bench.stack", environment, log, *IO_OPTIONS):
             with app.app_context():
                 job, _ = start_job(sync_products_task, {"product_ids": None})
             seconds = timed(lambda: _finished(app, job.id), 900, "the sync to end")
@@ -270,18 +274,8 @@ def _rate_limit_held(servers: Servers, count: int, latency: float) -> tuple[tupl
     calls that reached the supplier in any one second."""
     limit = 20
     with supplier(latency / 4) as (url, arrivals):
-        settings = {
-            "SUPPLIER_API_URL": url,
-            "SUPPLIER_CONCURRENCY": "8",
-            "SUPPLIER_RATE_LIMIT": f"{limit}/second",
-        }
-        app = create_app(servers.settings(14, **settings))
-        redis.Redis.from_url(servers.redis_url(14)).flushdb()
-        with app.app_context():
-            db.session.execute(text("TRUNCATE products, jobs CASCADE"))
-            db.session.commit()
-            seed_products(count, "HELD-", seed=count)
-        environment = servers.environment(14, **settings)
+        app, environment = _sync_stack(servers, url, 8, f"{limit}/second")
+        _fresh_products(app, count, "HELD-")
         with (
             worker("bench.stack", environment, servers.scratch / "io-a.log", *IO_OPTIONS),
             worker("bench.stack", environment, servers.scratch / "io-b.log", *IO_OPTIONS),
