@@ -91,11 +91,11 @@ def test_a_heroku_rediss_url_reaches_every_redis_client_with_its_certificate_set
     )
     conf = settings.celery_config()
     assert conf["broker_url"] == conf["result_backend"] == conf["redbeat_redis_url"]
-    # The readiness probe's client, and the supplier's shared rate limit, from the same URL.
+    # The readiness probe's and the supplier rate limit's clients, from the same URL.
     pool = redis.Redis.from_url(conf["broker_url"]).connection_pool
     assert pool.connection_class is redis.SSLConnection
     assert pool.connection_kwargs["ssl_cert_reqs"] in ("none", ssl.CERT_NONE)
-    RedisStorage(conf["broker_url"])  # accepts the URL without connecting
+    RedisStorage(conf["broker_url"])  # Flask-Limiter's storage accepts it without connecting
 
 
 def test_a_mail_from_with_a_line_break_is_refused():
