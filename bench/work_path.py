@@ -4,6 +4,7 @@ against what the same work costs done plainly, in the same run."""
 import smtplib
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -198,10 +199,7 @@ class _Arrivals:
 
     def busiest_clock_second(self) -> int:
         """The most calls in one second of the clock (a fixed window, as many APIs count)."""
-        per_second: dict[int, int] = {}
-        for at in self.times:
-            per_second[int(at)] = per_second.get(int(at), 0) + 1
-        return max(per_second.values(), default=0)
+        return max(Counter(int(at) for at in self.times).values(), default=0)
 
 
 @contextmanager
