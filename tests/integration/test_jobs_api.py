@@ -73,7 +73,7 @@ def test_a_job_without_progress_reports_none(app, client):
     assert progress is None
 
 
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid", "0"])
+@pytest.mark.parametrize("job_id", ["3f2b8c1e-9d4a-4e6b-8f7c-2a1d5e9b0c36", "not-a-uuid", "0"])
 def test_a_job_that_was_never_issued_is_a_404(client, job_id):
     response = client.get(f"/jobs/{job_id}")
     assert response.status_code == 404
