@@ -4,7 +4,7 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.servers import free_port
-from tests.settings import settings_for
+from tests.settings import PROMISED_DEADLINES, settings_for
 from web import create_app
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ def silent_server() -> Iterator[int]:
 
 
 def readiness(database_url: str, redis_url: str) -> tuple[int, dict]:
-    settings = settings_for(database_url, redis_url)
+    settings = settings_for(database_url, redis_url, **PROMISED_DEADLINES)
     response = create_app(settings).test_client().get("/readyz")
     return response.status_code, response.get_json()
 

@@ -9,7 +9,7 @@ from tasks.extensions import db
 from tasks.jobs import start_job
 from tasks.models import Job
 from tests.auth import keyed_client
-from tests.settings import settings_for
+from tests.settings import PROMISED_DEADLINES, settings_for
 from tests.waiting import wait_for_job
 from web import create_app
 
@@ -97,7 +97,7 @@ def test_arguments_celery_would_refuse_leave_no_job_behind(app):
 
 def test_with_redis_down_a_publish_is_a_quick_503_and_leaves_nothing(migrated, app, caplog):
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    settings = settings_for(migrated.database_url, dead_redis)
+    settings = settings_for(migrated.database_url, dead_redis, **PROMISED_DEADLINES)
     with caplog.at_level(logging.WARNING):
         response = keyed_client(create_app(settings)).post(
             "/jobs/slow-add", json={"a": 1, "b": 2}, headers={"X-Request-ID": "dead-redis-1"}

@@ -22,7 +22,7 @@ from tasks.models import Job
 from tests import processes
 from tests.auth import KeyedHttp, keyed_session
 from tests.faults import lasting, paused
-from tests.settings import settings_for
+from tests.settings import PROMISED_DEADLINES, settings_for
 from tests.web_server import web_server
 from web import create_app
 
@@ -66,7 +66,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     scratch = tmp_path_factory.mktemp("faults")
     postgres = start_postgres(scratch, free_port(), "faults", durable=False)
     redis = start_redis(scratch, free_port(), durable=False)
-    settings = settings_for(postgres.url, redis.url)
+    settings = settings_for(postgres.url, redis.url, **PROMISED_DEADLINES)
     app = create_app(settings)
     with app.app_context():
         upgrade()
@@ -79,7 +79,9 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         postgres.url, redis.url, scratch, "worker", **WORKER_SETTINGS
     )
     try:
-        with web_server(postgres.url, redis.url, scratch, WEB_CONCURRENCY="2") as web:
+        with web_server(
+            postgres.url, redis.url, scratch, WEB_CONCURRENCY="2", **PROMISED_DEADLINES
+        ) as web:
             yield Stack(
                 postgres,
                 redis,

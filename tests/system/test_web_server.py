@@ -21,7 +21,7 @@ from tasks.extensions import db
 from tasks.models import Job, Product
 from tests.auth import keyed_session, make_key, with_authorization
 from tests.faults import paused
-from tests.settings import settings_for
+from tests.settings import PROMISED_DEADLINES, settings_for
 from tests.web_server import WebServer, chunked, send_raw, web_server
 from web import create_app
 
@@ -269,7 +269,7 @@ def test_a_hung_postgres_costs_a_request_about_a_second_and_blocks_no_other(
 ):
     database_url, postmaster = own_postgres
     concurrent = 20
-    with web_server(database_url, servers.redis_url, tmp_path) as web:
+    with web_server(database_url, servers.redis_url, tmp_path, **PROMISED_DEADLINES) as web:
         # Warm: the worker's pool holds connections to the server about to hang.
         for _ in range(3):
             assert requests.get(f"{web.url}/products", timeout=CLIENT_TIMEOUT).status_code == 200
