@@ -9,6 +9,7 @@ import os
 import pwd
 import signal
 import socket
+import subprocess
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +104,17 @@ def _postgres_user() -> tuple[str | None, str]:
     """(the system user postgres runs as, or None for ourselves; the database superuser)."""
     if os.geteuid() != 0:
         return None, "postgres"
-    ensure_user_exists(POSTGRES_SYSTEM_USER)
+    try:
+        ensure_user_exists(POSTGRES_SYSTEM_USER)
+    except subprocess.CalledProcessError as error:
+        # Another start (a parallel test process) may have added the user meanwhile.
+        try:
+            pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        except KeyError:
+            raise ServerError(
+                f"could not create the system user {POSTGRES_SYSTEM_USER!r} PostgreSQL runs as: "
+                f"{error.stderr.strip()}"
+            ) from error
     return POSTGRES_SYSTEM_USER, "postgres"
 
 
