@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
+# The suite mostly waits on servers and workers, so it runs in parallel processes
+# (pytest-xdist), each with servers of its own; a module stays in one process.
+TEST_PROCESSES ?= 3
 QUICK ?=
 
 COMPOSE ?= docker compose
@@ -37,7 +40,7 @@ run: install ## Run the whole stack natively: Postgres, Redis, migrations, web, 
 	$(BIN)/python -m devstack
 
 test: install ## Run the test suite against real Postgres, Redis and Celery workers
-	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	@$(BIN)/pytest --numprocesses $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here" >&2; fi; \
 	exit $$status
 

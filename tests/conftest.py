@@ -20,6 +20,15 @@ from tests.supplier_server import SupplierServer
 from web import create_app
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("numprocesses", None) and choose()[0] == "env":
+        # Every process would truncate the same tables under the others' feet.
+        raise pytest.UsageError(
+            "TEST_SERVERS=env gives every test process the same database and Redis: "
+            "run it in one process (-n 0, or make test TEST_PROCESSES=0)"
+        )
+
+
 def pytest_report_header() -> str:
     choice, reason = choose()
     return f"test servers: {choice} ({reason}; TEST_SERVERS=auto|env|containers|embedded)"
