@@ -74,7 +74,7 @@ def test_every_message_is_sent_once_when_the_server_is_down_for_a_while(client, 
 
 def test_busy_replies_and_a_stalled_server_are_retried(client, smtp, worker):
     smtp.busy_replies = 2
-    smtp.stall_seconds = 1.5  # longer than the worker's SMTP_TIMEOUT
+    smtp.stall_seconds = 6  # longer than the worker's SMTP_TIMEOUT (5 s)
     location = alert(client, a_product(client), people(3))
     wait_until(
         lambda: client.get(location).get_json()["attempts"] >= 2, 30, "a retry after timing out"

@@ -48,7 +48,7 @@ def test_500s_429s_and_timeouts_end_in_success_once_they_pass(app, client, suppl
     skus = catalogue(app, supplier, 6, "FLK-")
     supplier.script[skus[0]] = ["500", "503"]
     supplier.script[skus[1]] = ["429:1"]
-    supplier.script[skus[2]] = ["slow:1.5"]  # past the worker's 1 s read timeout
+    supplier.script[skus[2]] = ["slow:6"]  # past the worker's 5 s read timeout
     done = sync_all(client)
     assert done["state"] == "succeeded", done
     assert done["result"]["updated"] == 6
@@ -112,11 +112,11 @@ def test_the_rate_limit_holds_across_worker_processes(app, client, supplier, wor
 def io_worker(migrated, servers, worker_settings, tmp_path):
     """Starts a worker like the io process (a thread pool, which enforces no time limit) on
     its own Redis database; returns a client of an app that publishes there, with the same
-    time limits (they travel in the message). By default a 6 s hard limit: the sync's own
-    deadline falls 3 s in."""
+    time limits (they travel in the message). By default a 12 s hard limit: the sync's own
+    deadline falls 4 s in (the 10 s soft limit less a call's connect and read timeouts)."""
     started: list = []
 
-    def start(CELERY_TASK_TIME_LIMIT: str = "6", **settings: str):
+    def start(CELERY_TASK_TIME_LIMIT: str = "12", **settings: str):
         app = app_on_redis_db(migrated, 7, CELERY_TASK_TIME_LIMIT=CELERY_TASK_TIME_LIMIT)
         broker = app.config["CELERY"]["broker_url"]
         redis.Redis.from_url(broker).flushdb()

@@ -108,6 +108,8 @@ def test_a_task_whose_retry_cannot_be_published_is_handed_back_not_dropped(
             **worker_settings,
             **limits,
             "REDIS_TIMEOUT": "1",
+            # The sync's deadline is its soft limit less a call's timeouts: 11 s in.
+            "SUPPLIER_READ_TIMEOUT": "1",
             "CELERY_POOL": "threads",
             "SUPPLIER_CONCURRENCY": "2",
             "SUPPLIER_BATCH_SIZE": "4",
