@@ -13,6 +13,9 @@ from tasks.seeding import seed_products
 from tests.settings import settings_for
 from web import create_app
 
+# A well-formed job id no job has; fixed, so that every test process collects the same tests.
+NEVER_ISSUED_JOB_ID = "3f2b8c1e-9d4a-4e6b-8f7c-2a1d5e9b0c36"
+
 
 def app_on_redis_db(settings: Settings, number: int, **environ: str) -> Flask:
     """The app, publishing to another Redis database: only workers started on it consume."""

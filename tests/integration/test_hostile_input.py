@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 
 from tasks.extensions import db
 from tasks.models import Job, OutboxMessage, Product
+from tests.integration.helpers import NEVER_ISSUED_JOB_ID
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +36,6 @@ BODY_ENDPOINTS = [
     ("post", "/products/{id}/alerts", ALERT),
 ]
 DEEP = 100_000
-# A well-formed job id no job has; fixed, so that every test process collects the same tests.
-NEVER_ISSUED = "3f2b8c1e-9d4a-4e6b-8f7c-2a1d5e9b0c36"
 
 
 def raw(body: str | bytes, content_type: str = "application/json") -> dict[str, Any]:
@@ -267,8 +266,8 @@ def cases() -> Iterator[Any]:
         "/jobs/not-a-uuid",
         "/jobs/%00",
         "/jobs/" + "a" * 5000,
-        f"/jobs/{NEVER_ISSUED}",
-        f"/jobs/{NEVER_ISSUED}x",
+        f"/jobs/{NEVER_ISSUED_JOB_ID}",
+        f"/jobs/{NEVER_ISSUED_JOB_ID}x",
         "/jobs/00000000-0000-0000-0000-000000000000",
         "/nowhere",
         "/products/{id}/nowhere",
@@ -279,9 +278,9 @@ def cases() -> Iterator[Any]:
         ("delete", "/products/2147483648"),
         ("patch", "/products/2147483648"),
         ("delete", "/jobs/not-a-uuid"),
-        ("delete", f"/jobs/{NEVER_ISSUED}"),
+        ("delete", f"/jobs/{NEVER_ISSUED_JOB_ID}"),
         ("post", "/jobs/not-a-uuid/retry"),
-        ("post", f"/jobs/{NEVER_ISSUED}/retry"),
+        ("post", f"/jobs/{NEVER_ISSUED_JOB_ID}/retry"),
         ("post", "/products/{missing}/alerts"),
         ("post", "/products/{missing}/sync"),
         ("put", "/products"),

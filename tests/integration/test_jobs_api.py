@@ -9,6 +9,7 @@ from tasks.extensions import db
 from tasks.jobs import start_job
 from tasks.models import Job
 from tests.auth import keyed_client
+from tests.integration.helpers import NEVER_ISSUED_JOB_ID
 from tests.settings import PROMISED_DEADLINES, settings_for
 from tests.waiting import wait_for_job
 from web import create_app
@@ -73,7 +74,7 @@ def test_a_job_without_progress_reports_none(app, client):
     assert progress is None
 
 
-@pytest.mark.parametrize("job_id", ["3f2b8c1e-9d4a-4e6b-8f7c-2a1d5e9b0c36", "not-a-uuid", "0"])
+@pytest.mark.parametrize("job_id", [NEVER_ISSUED_JOB_ID, "not-a-uuid", "0"])
 def test_a_job_that_was_never_issued_is_a_404(client, job_id):
     response = client.get(f"/jobs/{job_id}")
     assert response.status_code == 404
