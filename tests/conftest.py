@@ -62,17 +62,25 @@ def truncating(migrated: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
+def empty_tables(engine: Engine) -> None:
+    tables = ", ".join(table.name for table in db.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture
 def app(migrated: Settings, truncating: Engine) -> Iterator[Flask]:
+    """The API on empty tables. Emptied before the test too: not every test that writes
+    uses this fixture (a system test may drive its own processes), and which module ran
+    before in a test process is up to pytest-xdist."""
+    empty_tables(truncating)
     app = create_app(migrated)
     yield app
     with app.app_context():
         db.engine.dispose()
         if (ledger_engine := app.extensions.get("ledger_engine")) is not None:
             ledger_engine.dispose()
-    tables = ", ".join(table.name for table in db.metadata.sorted_tables)
-    with truncating.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty_tables(truncating)
 
 
 @pytest.fixture
