@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from devstack.servers import Server, free_port, start_postgres, start_redis, wait_until
-from tasks.config import Settings
+from tasks.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ class Servers:
         return self.redis.url.rsplit("/", 1)[0] + f"/{db}"
 
     def settings(self, db: int, **environ: str) -> Settings:
-        return Settings.from_env(self.environment(db, **environ))
+        return Settings.from_environ(self.environment(db, **environ))
 
     def environment(self, db: int, **environ: str) -> dict[str, str]:
         """What a process of the stack gets, publishing to Redis database `db`."""

@@ -5,6 +5,7 @@ applies migrations, then runs each service's own start script, restarting any of
 that exits, until Ctrl-C or SIGTERM stops all of it, leaving nothing behind.
 """
 
+import io
 import os
 import secrets
 import signal
@@ -30,11 +31,22 @@ from devstack.servers import (
 from devstack.supervisor import Supervisor
 from devstack.waiting import wait_until
 from tasks.api_keys import create_key, find_key
-from tasks.config import DEV_DATABASE_URL, DEV_REDIS_URL, STACK_ENV, Settings, SupplierSettings
 from tasks.factory import create_app
+from tasks.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
+# Where the settings' local defaults point: make run's servers go there.
+DEFAULT_DATABASE_PORT = urlsplit(Settings.model_fields["database_url"].default).port
+DEFAULT_REDIS_PORT = urlsplit(Settings.model_fields["redis_url"].default).port
+DEFAULT_SUPPLIER_PORT = urlsplit(Settings.model_fields["supplier_api_url"].default).port
+# The lines of .env that say where make run's own servers are, for a `flask shell` or
+# `celery -A tasks.celery worker` in another terminal. First in the file, so that a
+# DATABASE_URL or REDIS_URL written below them wins; rewritten at each start.
+STACK_BLOCK_START = "# make run: its own servers (rewritten at each start; lines below win)"
+STACK_BLOCK_END = "# make run: end"
+# The .env of the folder make run runs in, as every process of the stack reads it.
+ENV_FILE = ".env"
 CHECK_INTERVAL = 0.5
 UP_TIMEOUT = 90.0
 
@@ -57,9 +69,21 @@ PROCESS_SETTINGS = {
 }
 
 
+def split_env_file(path: Path) -> tuple[str, str]:
+    """(make run's own block of `path`, the rest of it)."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(STACK_BLOCK_START), text.find(STACK_BLOCK_END)
+    if start < 0 or end < start:
+        return "", text
+    end += len(STACK_BLOCK_END) + 1
+    return text[start:end], text[:start] + text[end:]
+
+
 def stack_environment() -> dict[str, str]:
-    """The environment wins over .env, as with python-dotenv everywhere else."""
-    env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+    """The environment wins over .env (without make run's own lines), as with python-dotenv
+    everywhere else."""
+    _, own = split_env_file(Path(ENV_FILE))
+    env = {k: v for k, v in dotenv_values(stream=io.StringIO(own)).items() if v is not None}
     env.update(os.environ)
     env.setdefault("APP_ENV", "development")
     env.setdefault("WEB_HOST", "127.0.0.1")
@@ -89,7 +113,7 @@ def start_servers(env: dict[str, str], data_dir: Path, supervisor: Supervisor) -
     owner's (for the release step), DATABASE_APP_ROLE and its password say the rest."""
     started: list[Server] = []
     if not env.get("DATABASE_URL"):
-        port = int(env.get("DEV_POSTGRES_PORT") or urlsplit(DEV_DATABASE_URL).port or 5432)
+        port = int(env.get("DEV_POSTGRES_PORT") or DEFAULT_DATABASE_PORT or 5432)
         password = kept_secret(data_dir, "postgres-password")
         started.append(start_postgres(data_dir, port, "products", password=password))
         supervisor.watch(started[-1].process, time.monotonic())
@@ -97,7 +121,7 @@ def start_servers(env: dict[str, str], data_dir: Path, supervisor: Supervisor) -
         env["DATABASE_APP_ROLE"] = APP_ROLE
         env["DATABASE_APP_PASSWORD"] = kept_secret(data_dir, "postgres-app-password")
     if not env.get("REDIS_URL"):
-        port = int(env.get("DEV_REDIS_PORT") or urlsplit(DEV_REDIS_URL).port or 6379)
+        port = int(env.get("DEV_REDIS_PORT") or DEFAULT_REDIS_PORT or 6379)
         password = kept_secret(data_dir, "redis-password")
         started.append(start_redis(data_dir, port, password=password))
         supervisor.watch(started[-1].process, time.monotonic())
@@ -116,18 +140,21 @@ def as_app_role(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def write_stack_env(env: dict[str, str], data_dir: Path) -> None:
-    """Where this stack's servers are, for `flask shell` or `celery -A tasks.celery worker`
-    in another terminal: in development, tasks.config reads it after .env."""
-    path = data_dir / STACK_ENV
-    path.write_text(f"DATABASE_URL={env['DATABASE_URL']}\nREDIS_URL={env['REDIS_URL']}\n")
-    path.chmod(0o600)
+def write_stack_block(env_file: Path, urls: dict[str, str]) -> None:
+    """Say in `env_file` where the servers make run started are (or nothing, if it started
+    none): what a second terminal's `flask shell` or Celery worker reads."""
+    _, rest = split_env_file(env_file)
+    block = "".join(f"{name}={url}\n" for name, url in urls.items())
+    if block:
+        block = f"{STACK_BLOCK_START}\n{block}{STACK_BLOCK_END}\n"
+    env_file.write_text(block + rest)
+    env_file.chmod(0o600)
 
 
 def dev_api_key(env: dict[str, str], data_dir: Path) -> str:
     """The development API key: made on the first start, kept, made again if the database
     no longer knows it (a new database)."""
-    app = create_app(Settings.from_env(env))
+    app = create_app(Settings.from_environ(env))
     path = data_dir / "api-key"
     with app.app_context():
         if path.exists() and find_key(path.read_text().strip()) is not None:
@@ -151,7 +178,7 @@ def stand_ins(env: dict[str, str]) -> dict[str, list[str]]:
             "-c", "aiosmtpd.handlers.Debugging",
         ]  # fmt: skip
     if not env.get("SUPPLIER_API_URL"):
-        port = env.get("DEV_SUPPLIER_PORT") or str(urlsplit(SupplierSettings.base_url).port)
+        port = env.get("DEV_SUPPLIER_PORT") or str(DEFAULT_SUPPLIER_PORT)
         ensure_port_free(int(port), "the supplier API stand-in", "SUPPLIER_API_URL")
         env["SUPPLIER_API_URL"] = f"http://127.0.0.1:{port}"
         commands["supplier"] = [sys.executable, "-m", "devstack.supplier", "--port", port]
@@ -179,7 +206,15 @@ def run() -> int:
         print("applying migrations (services/web/release)", flush=True)
         subprocess.run([SERVICES / "web" / "release"], env=env, cwd=ROOT, check=True)
         env = as_app_role(env)
-        write_stack_env(env, data_dir)
+        started = {server.name: server for server in servers}
+        write_stack_block(
+            Path(ENV_FILE),
+            {
+                variable: env[variable]
+                for variable, name in (("DATABASE_URL", "PostgreSQL"), ("REDIS_URL", "Redis"))
+                if name in started
+            },
+        )
         api_key = dev_api_key(env, data_dir)
 
         commands = {name: [str(script)] for name, script in PROCESSES.items()}

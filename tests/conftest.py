@@ -9,8 +9,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from devstack.servers import free_port
 from tasks import database
-from tasks.config import Settings
 from tasks.extensions import db
+from tasks.settings import Settings
 from tests import processes
 from tests.auth import keyed_client
 from tests.servers import TestServers, choose, test_servers

@@ -1,6 +1,6 @@
 """The settings every test app and process starts from."""
 
-from tasks.config import Settings
+from tasks.settings import Settings
 
 # The tests start many jobs in a row, from one address: rate limits they never reach
 # (tests of the limits set their own). And a request may wait on PostgreSQL and Redis far
@@ -17,6 +17,6 @@ PROMISED_DEADLINES = {"API_DEPENDENCY_TIMEOUT": "1"}
 
 
 def settings_for(database_url: str, redis_url: str, **environ: str) -> Settings:
-    return Settings.from_env(
+    return Settings.from_environ(
         {**TEST_ENVIRONMENT, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **environ}
     )

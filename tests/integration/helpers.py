@@ -6,10 +6,10 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from tasks.config import Settings
 from tasks.extensions import db
 from tasks.models import Product
 from tasks.seeding import seed_products
+from tasks.settings import Settings
 from tests.settings import settings_for
 from web import create_app
 

@@ -17,6 +17,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from tasks.settings import current_settings
 from tests.auth import make_key
 from tests.integration.helpers import app_on_redis_db
 from tests.settings import settings_for
@@ -55,7 +56,7 @@ def fuzzed(migrated, app):
     """The app, publishing to a Redis database no worker consumes (the fuzzer starts jobs
     by the dozen), and a key of every scope."""
     fuzzed = app_on_redis_db(migrated, 9)
-    broker = redis.Redis.from_url(fuzzed.config["CELERY"]["broker_url"])
+    broker = redis.Redis.from_url(current_settings(fuzzed).broker_url)
     yield fuzzed, make_key(fuzzed)
     broker.flushdb()
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from devstack.servers import wait_until
 from tasks.extensions import db
 from tasks.models import OutboxMessage, Product
+from tasks.settings import current_settings
 from tests import processes
 from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db
@@ -205,7 +206,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_repeats_only_unconfirmed_mai
     before the `sent` mark commits. Those messages, and only those, are `sending` when it
     dies; the next delivery resends them (resend) or holds them for an operator (hold)."""
     busy = app_on_redis_db(migrated, 4)
-    broker = busy.config["CELERY"]["broker_url"]
+    broker = current_settings(busy).broker_url
     settings = {
         **worker_settings,
         "CELERY_TASK_TIME_LIMIT": "6",  # visibility: 12 s

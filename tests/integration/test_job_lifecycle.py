@@ -1,6 +1,7 @@
 import pytest
 
 from devstack.servers import wait_until
+from tasks.settings import current_settings
 from tests import processes
 from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db, seed
@@ -37,7 +38,7 @@ def test_a_cancelled_queued_job_never_runs_and_can_be_retried(migrated, app, tmp
     assert cancelled.status_code == 200
     assert cancelled.get_json()["state"] == "cancelled"
 
-    broker = idle.config["CELERY"]["broker_url"]
+    broker = current_settings(idle).broker_url
     process, log = processes.start_worker(servers.database_url, broker, tmp_path, "late")
     try:
         wait_until(lambda: "skipped: its job is over" in log.read_text(), 30, "the skip")
@@ -74,7 +75,7 @@ def test_a_task_that_kills_its_worker_every_time_ends_dead(migrated, tmp_path, s
     """A poison message: each delivery's pool process is killed with SIGKILL mid-task.
     Celery requeues it each time; Postgres counts the deliveries and gives up."""
     poisoned = app_on_redis_db(migrated, 2)
-    broker = poisoned.config["CELERY"]["broker_url"]
+    broker = current_settings(poisoned).broker_url
     process, _ = processes.start_worker(
         servers.database_url, broker, tmp_path, "victim", JOB_MAX_REDELIVERIES="2"
     )

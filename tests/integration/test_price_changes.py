@@ -6,6 +6,7 @@ from sqlalchemy import select
 from devstack.servers import wait_until
 from tasks.extensions import db
 from tasks.models import Product
+from tasks.settings import current_settings
 from tests import processes
 from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db, prices, raised_by_percent, seed
@@ -106,7 +107,7 @@ def test_a_worker_killed_mid_update_changes_every_row_exactly_once(
     before = seed(app, 40_000, "KILL-")
     settings = {"BULK_CHUNK_SIZE": "200", "CELERY_TASK_TIME_LIMIT": "4"}  # visibility: 8 s
     first, _ = processes.start_worker(
-        servers.database_url, busy.config["CELERY"]["broker_url"], tmp_path, "first", **settings
+        servers.database_url, current_settings(busy).broker_url, tmp_path, "first", **settings
     )
     client = keyed_client(busy)
     location = client.post("/products/price-changes", json={"percent": "10"}).headers["Location"]
@@ -120,7 +121,7 @@ def test_a_worker_killed_mid_update_changes_every_row_exactly_once(
     assert client.get(location).get_json()["state"] == "running"
 
     second, _ = processes.start_worker(
-        servers.database_url, busy.config["CELERY"]["broker_url"], tmp_path, "second", **settings
+        servers.database_url, current_settings(busy).broker_url, tmp_path, "second", **settings
     )
     try:
         done = wait_for_job(client, location, {"succeeded", "failed", "dead"}, timeout=60)

@@ -4,6 +4,7 @@ its counters in Redis): past a limit, 429 with Retry-After, in the error shape."
 import pytest
 import redis
 
+from tasks.settings import current_settings
 from tests.auth import make_key, with_key
 from tests.integration.helpers import app_on_redis_db
 
@@ -15,7 +16,7 @@ def limited(migrated, app):
     limited = app_on_redis_db(
         migrated, 10, JOBS_RATE_LIMIT_PER_KEY="2/minute", JOBS_RATE_LIMIT_PER_ADDRESS="3/minute"
     )
-    broker = redis.Redis.from_url(limited.config["CELERY"]["broker_url"])
+    broker = redis.Redis.from_url(current_settings(limited).broker_url)
     broker.flushdb()
     yield limited
     broker.flushdb()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from devstack.servers import wait_until
 from tasks.extensions import db
 from tasks.models import Product
+from tasks.settings import current_settings
 from tests import processes
 from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db, catalogue, seed
@@ -118,7 +119,7 @@ def io_worker(migrated, servers, worker_settings, tmp_path):
 
     def start(CELERY_TASK_TIME_LIMIT: str = "12", **settings: str):
         app = app_on_redis_db(migrated, 7, CELERY_TASK_TIME_LIMIT=CELERY_TASK_TIME_LIMIT)
-        broker = app.config["CELERY"]["broker_url"]
+        broker = current_settings(app).broker_url
         redis.Redis.from_url(broker).flushdb()
         process, _ = processes.start_worker(
             servers.database_url,

@@ -9,6 +9,7 @@ import pytest
 from kombu import Connection, Exchange, Producer
 
 from devstack.servers import wait_until
+from tasks.settings import current_settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def test_a_pickled_task_message_is_refused_unread(app, worker, tmp_path):
     task_id = str(uuid.uuid4())
     body = pickle.dumps(((Payload(str(marker)),), {}, {}))
     headers = {"lang": "py", "task": "tasks.very_slow_add", "id": task_id, "retries": 0}
-    with Connection(app.config["CELERY"]["broker_url"]) as connection:
+    with Connection(current_settings(app).broker_url) as connection:
         Producer(connection).publish(
             body,
             exchange=Exchange("celery", type="direct"),

@@ -15,10 +15,10 @@ from flask_migrate import upgrade
 
 from devstack.servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks import very_slow_add
-from tasks.config import Settings
 from tasks.extensions import db
 from tasks.jobs import publish_job
 from tasks.models import Job
+from tasks.settings import Settings
 from tests import processes
 from tests.auth import KeyedHttp, keyed_session
 from tests.faults import lasting, paused

@@ -27,6 +27,7 @@ from tests.auth import KeyedHttp
 pytestmark = pytest.mark.system
 
 FLOWER_AUTH = ("admin", "test-password")
+USERS_ENV_FILE = "# The user's own settings\nMAIL_FROM=Shop <shop@example.com>\n"
 
 
 @dataclass
@@ -110,8 +111,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         SUPPLIER_API_URL="",
         DEV_SUPPLIER_PORT=str(free_port()),
     )
+    # make run's folder (where the repository's root would be): a .env of the user's own,
+    # and the .flaskenv that names the app.
+    (scratch / ".env").write_text(USERS_ENV_FILE)
+    (scratch / ".flaskenv").write_text((processes.ROOT / ".flaskenv").read_text())
+    env["PYTHONPATH"] = str(processes.ROOT)
     log = scratch / "run.log"
-    supervisor = processes.start([sys.executable, "-m", "devstack"], env, processes.ROOT, log)
+    supervisor = processes.start([sys.executable, "-m", "devstack"], env, scratch, log)
     running = Stack(
         supervisor, log, f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{flower_port}"
     )
@@ -262,9 +268,25 @@ def test_its_servers_want_passwords_and_the_api_runs_as_the_app_role(stack):
             ).close()
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(port=broker.port, socket_timeout=5).ping()
-    # What a second terminal's `flask shell` or `celery worker` finds (tasks.config).
-    stack_env = (stack.log.parent / "data" / "stack.env").read_text()
-    assert f"DATABASE_URL={database_url}" in stack_env and f"REDIS_URL={redis_url}" in stack_env
+
+
+def test_a_second_terminal_finds_its_servers_in_env_and_the_tutorial_works(stack):
+    """The tutorial's `flask shell` in another terminal, with no DATABASE_URL or REDIS_URL of
+    its own, reaches make run's password-protected servers through .env, whose own lines
+    make run kept below its block."""
+    env_file = stack.log.parent / ".env"
+    assert env_file.read_text().endswith(USERS_ENV_FILE)
+    result = subprocess.run(
+        ["flask", "shell"],
+        input="from tasks import very_slow_add; job = very_slow_add.delay(5, 7); job.wait()\n",
+        env=processes.service_environment("", ""),
+        cwd=stack.log.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert ">>> 12\n" in result.stdout
 
 
 def test_ctrl_c_stops_everything_and_leaves_nothing_behind(stack):

@@ -5,6 +5,7 @@ import signal
 import pytest
 
 from devstack.servers import wait_until
+from tasks.settings import current_settings
 from tests import processes
 from tests.auth import keyed_client
 from tests.integration.helpers import app_on_redis_db
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.system
 
 def test_sigterm_hands_the_running_task_back_within_heroku_30_seconds(migrated, servers, tmp_path):
     app = app_on_redis_db(migrated, 5)
-    broker = app.config["CELERY"]["broker_url"]
+    broker = current_settings(app).broker_url
     # As the worker image runs it. The visibility timeout stays at 720 s, so a task back
     # within the test's deadline was handed back by the worker, not recovered by Redis.
     settings = {"REMAP_SIGTERM": "SIGQUIT", "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT": "1"}

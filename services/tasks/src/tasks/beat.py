@@ -21,6 +21,8 @@ from redbeat import RedBeatScheduler
 from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, acquire_distributed_beat_lock, get_redis
 from redis.exceptions import LockError, RedisError
 
+from tasks.settings import current_settings
+
 log = logging.getLogger(__name__)
 
 beat_init.disconnect(acquire_distributed_beat_lock)
@@ -72,4 +74,4 @@ class ResilientRedBeatScheduler(RedBeatScheduler):
         return True
 
     def _beat(self) -> None:
-        Path(self.app.flask_app.config["BEAT_HEARTBEAT_FILE"]).touch()
+        Path(current_settings(self.app.flask_app).beat_heartbeat_file).touch()

@@ -12,6 +12,7 @@ from flask import Flask, has_app_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from tasks import ledger
+from tasks.celery_config import celery_config
 from tasks.errors import TransientError, as_transient
 from tasks.retrying import retry_later
 
@@ -69,7 +70,7 @@ class FlaskTask(Task):
             delivery = ledger.claim(
                 uuid.UUID(task_id),
                 self.request.retries,
-                self.app.flask_app.config["JOB_MAX_REDELIVERIES"],
+                self.app.flask_app.extensions["settings"].job_max_redeliveries,
             )
         except SQLAlchemyError as error:
             transient = as_transient(error)
@@ -130,7 +131,7 @@ def _leave_app_context(task: Task, **_: Any) -> None:
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app for a Flask app, with FlaskTask as the class of every task."""
     celery_app = Celery(app.import_name, task_cls=FlaskTask)
-    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.config_from_object(celery_config(app.extensions["settings"]))
     celery_app.flask_app = app
     celery_app.set_default()
     app.extensions["celery"] = celery_app

@@ -5,7 +5,6 @@ import uuid
 from collections.abc import Callable
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -15,6 +14,7 @@ from tasks.jobs import JobConflict, JobNotFound, cancel_job, find_job, retry_job
 from tasks.models import Job, JobState
 from tasks.roles import grant_app_role
 from tasks.seeding import seed_products
+from tasks.settings import current_settings
 
 products_cli = AppGroup("products", help="Manage products.")
 jobs_cli = AppGroup("jobs", help="Show and steer background jobs.")
@@ -157,9 +157,9 @@ def revoke_key_command(prefix: str) -> None:
 def grant_app_command() -> None:
     """Make DATABASE_APP_ROLE (password DATABASE_APP_PASSWORD) able to read and write rows,
     and nothing else. Run as the schema's owner, after `flask db upgrade`."""
-    role = current_app.config["DATABASE_APP_ROLE"]
-    password = current_app.config["DATABASE_APP_PASSWORD"]
+    settings = current_settings()
+    role, password = settings.database_app_role, settings.database_app_password
     if not role or not password:
         raise click.ClickException("set DATABASE_APP_ROLE and DATABASE_APP_PASSWORD")
-    grant_app_role(role, password)
+    grant_app_role(role, password.get_secret_value())
     click.echo(f"role {role} can read and write rows, and nothing more")

@@ -19,13 +19,12 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import Ignore
-from flask import current_app
 from sqlalchemy import Row, func, select, update
 
-from tasks.config import SmtpSettings
 from tasks.errors import TransientError
 from tasks.extensions import db
 from tasks.models import Job, JobState, MessageState, OutboxMessage, Product
+from tasks.settings import Settings, current_settings
 
 ALERT_SUBJECTS = {
     "price_drop": "Price drop: {name} is now {price}",
@@ -95,25 +94,22 @@ class _Sender:
 
 
 @contextmanager
-def smtp_connection(settings: SmtpSettings) -> Iterator[smtplib.SMTP]:
+def smtp_connection(settings: Settings) -> Iterator[smtplib.SMTP]:
+    host, port, timeout = settings.smtp_host, settings.smtp_port_or_default, settings.smtp_timeout
     try:
-        if settings.security == "ssl":
+        if settings.smtp_security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                settings.host,
-                settings.port,
-                timeout=settings.timeout,
-                context=ssl.create_default_context(),
+                host, port, timeout=timeout, context=ssl.create_default_context()
             )
         else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-        if settings.security == "starttls":
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+        if settings.smtp_security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
-        if settings.username:
-            smtp.login(settings.username, settings.password or "")
+        if settings.smtp_username:
+            password = settings.smtp_password
+            smtp.login(settings.smtp_username, password.get_secret_value() if password else "")
     except (OSError, smtplib.SMTPException) as error:
-        raise TransientMailError(
-            f"cannot reach {settings.host}:{settings.port}: {error}"
-        ) from error
+        raise TransientMailError(f"cannot reach {host}:{port}: {error}") from error
     try:
         yield smtp
     finally:
@@ -201,7 +197,7 @@ def _claim_batch(job_id: uuid.UUID, size: int) -> list[Row[Any]]:
     return sorted(batch, key=lambda message: message.id)
 
 
-def _send_batch(sender: _Sender, batch: list[Row[Any]], settings: SmtpSettings) -> None:
+def _send_batch(sender: _Sender, batch: list[Row[Any]], unconfirmed: str) -> None:
     """Send each message; a 5xx fails that message, a 4xx or a network error stops the batch
     for a retry, keeping what was sent."""
     outcome = _Outcome()
@@ -216,10 +212,10 @@ def _send_batch(sender: _Sender, batch: list[Row[Any]], settings: SmtpSettings) 
             # A reply (4xx) means the server did not take it; no reply means it may have.
             (outcome.unsent if code is not None else outcome.unknown).append(message.id)
             outcome.unsent += [later.id for later in batch[index + 1 :]]
-            outcome.record(settings.unconfirmed)
+            outcome.record(unconfirmed)
             raise TransientMailError(f"sending to {message.recipient} failed: {error}") from error
         outcome.sent.append(message.id)
-    outcome.record(settings.unconfirmed)
+    outcome.record(unconfirmed)
 
 
 def _summary(job_id: uuid.UUID) -> dict[str, int]:
@@ -236,13 +232,13 @@ def _summary(job_id: uuid.UUID) -> dict[str, int]:
 
 def send_outbox(job_id: uuid.UUID) -> dict[str, int]:
     """Send the job's pending messages over one connection, a batch at a time."""
-    settings: SmtpSettings = current_app.config["SMTP"]
-    _settle_unconfirmed(job_id, settings.unconfirmed)
+    settings = current_settings()
+    _settle_unconfirmed(job_id, settings.mail_unconfirmed)
     if _summary(job_id)["pending"]:
         with smtp_connection(settings) as smtp:
             sender = _Sender(smtp, settings.mail_from)
-            while batch := _claim_batch(job_id, settings.batch_size):
-                _send_batch(sender, batch, settings)
+            while batch := _claim_batch(job_id, settings.mail_batch_size):
+                _send_batch(sender, batch, settings.mail_unconfirmed)
     summary = _summary(job_id)
     problems = []
     if summary["failed"]:

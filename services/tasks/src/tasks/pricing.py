@@ -7,12 +7,12 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import Ignore
-from flask import current_app
 from sqlalchemy import ColumnElement, and_, func, select, true, update
 
 from tasks.extensions import db
 from tasks.models import Job, JobState, Product
 from tasks.scope import fix_scope
+from tasks.settings import current_settings
 
 CHUNK_SIZE = 10_000
 
@@ -97,5 +97,5 @@ def apply_price_change_task(self: Any, **arguments: Any) -> dict[str, Any]:
     return apply_price_change(
         uuid.UUID(self.request.id),
         PriceChange.from_arguments(arguments),
-        current_app.config["BULK_CHUNK_SIZE"],
+        current_settings().bulk_chunk_size,
     )

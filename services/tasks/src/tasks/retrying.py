@@ -2,9 +2,9 @@ from typing import Any, NoReturn
 
 from celery.exceptions import Reject
 from celery.utils.time import get_exponential_backoff_interval
-from flask import current_app
 
 from tasks.errors import TransientError
+from tasks.settings import current_settings
 
 
 def retry_later(task: Any, error: TransientError) -> NoReturn:
@@ -15,14 +15,14 @@ def retry_later(task: Any, error: TransientError) -> NoReturn:
     (Reject, requeued) rather than dropped, as Celery would: back to its queue if Redis
     takes it by then, else Redis redelivers it after the visibility timeout.
     """
-    config = current_app.config
+    settings = current_settings()
     countdown = get_exponential_backoff_interval(
-        factor=config["RETRY_BACKOFF"],
+        factor=settings.retry_backoff,
         retries=task.request.retries,
-        maximum=config["RETRY_BACKOFF_MAX"],
+        maximum=settings.retry_backoff_max,
         full_jitter=True,
     )
     try:
-        raise task.retry(exc=error, countdown=countdown, max_retries=config["RETRY_MAX_ATTEMPTS"])
+        raise task.retry(exc=error, countdown=countdown, max_retries=settings.retry_max_attempts)
     except Reject as unpublished:
         raise Reject(unpublished.reason, requeue=True) from error

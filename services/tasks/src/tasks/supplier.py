@@ -12,18 +12,17 @@ from typing import Any
 import requests
 from celery import shared_task
 from celery.exceptions import Ignore
-from flask import current_app
 from requests.adapters import HTTPAdapter
 from sqlalchemy import bindparam, func, select, update
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from tasks.config import SupplierSettings
 from tasks.extensions import db
 from tasks.ledger import Delivery
 from tasks.models import Job, JobState, Product
 from tasks.ratelimit import RateLimitTimeout, SharedRateLimit
 from tasks.scope import fix_scope, reset_scope
+from tasks.settings import Settings, current_settings
 
 
 class SupplierError(Exception):
@@ -78,15 +77,15 @@ class Offer:
     stock: int
 
 
-def supplier_session(settings: SupplierSettings, deadline: float | None) -> requests.Session:
+def supplier_session(settings: Settings, deadline: float | None) -> requests.Session:
     """Retries with backoff on connection errors, timeouts, 5xx and 429 (after Retry-After)."""
     retry = DeadlineRetry(
-        total=settings.retries,
-        connect=settings.retries,
-        read=settings.retries,
-        status=settings.retries,
-        backoff_factor=settings.backoff,
-        backoff_jitter=settings.backoff,
+        total=settings.supplier_retries,
+        connect=settings.supplier_retries,
+        read=settings.supplier_retries,
+        status=settings.supplier_retries,
+        backoff_factor=settings.supplier_backoff,
+        backoff_jitter=settings.supplier_backoff,
         backoff_max=30,
         status_forcelist=(429, 500, 502, 503, 504),
         respect_retry_after_header=True,
@@ -97,8 +96,8 @@ def supplier_session(settings: SupplierSettings, deadline: float | None) -> requ
     session = requests.Session()
     adapter = HTTPAdapter(
         max_retries=retry,
-        pool_connections=settings.concurrency,
-        pool_maxsize=settings.concurrency,
+        pool_connections=settings.supplier_concurrency,
+        pool_maxsize=settings.supplier_concurrency,
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -107,16 +106,18 @@ def supplier_session(settings: SupplierSettings, deadline: float | None) -> requ
 
 def fetch_offer(
     session: requests.Session,
-    settings: SupplierSettings,
+    settings: Settings,
     limit: SharedRateLimit,
     sku: str,
     deadline: float,
 ) -> Offer | None:
     """The supplier's price and stock for `sku`; None if the supplier does not sell it."""
     limit.acquire(timeout=max(deadline - time.monotonic(), 0))
-    url = f"{settings.base_url.rstrip('/')}/products/{sku}"
+    url = f"{settings.supplier_api_url.rstrip('/')}/products/{sku}"
     try:
-        response = session.get(url, timeout=(settings.connect_timeout, settings.read_timeout))
+        response = session.get(
+            url, timeout=(settings.supplier_connect_timeout, settings.supplier_read_timeout)
+        )
     except requests.ConnectionError as error:
         raise SupplierUnreachable(f"{sku}: {type(error).__name__}") from error
     except requests.RequestException as error:
@@ -252,7 +253,7 @@ def sync_products(
     Setting a product to the supplier's values twice changes nothing, so a retried or
     redelivered sync is harmless, and it resumes after the last batch saved.
     """
-    settings: SupplierSettings = current_app.config["SUPPLIER"]
+    settings = current_settings()
     fresh = fix_scope(
         delivery.job_id, Product.id.in_(product_ids) if product_ids is not None else None
     )
@@ -260,15 +261,12 @@ def sync_products(
     tally, total = Tally() if fresh else Tally.from_result(job.result), job.progress_total
     db.session.commit()
     limit = SharedRateLimit(
-        current_app.config["CELERY"]["broker_url"],
-        settings.rate_limit,
-        "supplier",
-        current_app.config["REDIS_TIMEOUT"],
+        settings.broker_url, settings.supplier_rate_limit, "supplier", settings.redis_timeout
     )
-    breaker = CircuitBreaker(settings.breaker_threshold)
+    breaker = CircuitBreaker(settings.supplier_breaker_threshold)
     unreachable = NotTried(
-        f"the supplier is unreachable: {settings.breaker_threshold} calls in a row "
-        f"could not connect to {settings.base_url}"
+        f"the supplier is unreachable: {settings.supplier_breaker_threshold} calls in a row "
+        f"could not connect to {settings.supplier_api_url}"
     )
 
     out_of_time = NotTried("stopped at its time limit")
@@ -290,9 +288,9 @@ def sync_products(
 
     with (
         supplier_session(settings, deadline) as session,
-        ThreadPoolExecutor(settings.concurrency) as pool,
+        ThreadPoolExecutor(settings.supplier_concurrency) as pool,
     ):
-        while batch := _next_batch(delivery.job_id, product_ids, settings.batch_size):
+        while batch := _next_batch(delivery.job_id, product_ids, settings.supplier_batch_size):
             results = list(pool.map(fetch, [sku for _, sku in batch]))
             # The checkpoint moves past the products tried before the first one that was not
             # (or that could not connect, once the breaker is open: those are tried again).
@@ -322,7 +320,9 @@ def sync_products(
 
 @shared_task(name="tasks.sync_products", bind=True)
 def sync_products_task(self: Any, product_ids: list[int] | None = None) -> dict[str, Any]:
-    settings: SupplierSettings = current_app.config["SUPPLIER"]
+    settings = current_settings()
     # Calls in flight at the deadline end within their timeouts, before the soft time limit.
-    deadline = self.soft_deadline - (settings.connect_timeout + settings.read_timeout)
+    deadline = self.soft_deadline - (
+        settings.supplier_connect_timeout + settings.supplier_read_timeout
+    )
     return sync_products(self.delivery, product_ids, deadline)

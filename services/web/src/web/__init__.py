@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-    from tasks.config import Settings
+    from tasks.settings import Settings
 
 
 def create_app(settings: "Settings | None" = None) -> "Flask":

@@ -19,6 +19,7 @@ from marshmallow import Schema, ValidationError, fields
 from webargs.flaskparser import FlaskParser
 
 from tasks.api_keys import READ
+from tasks.settings import current_settings
 from web.payload import json_object
 from web.schemas import EmailAddress, ExactDecimal
 
@@ -91,7 +92,7 @@ class Blueprint(flask_smorest.Blueprint):
     ) -> dict[str, Any]:
         statuses = {*ANY_REQUEST_ERRORS, *doc_info.get("errors", ())}
         if scope := doc_info.get("scope"):
-            public = scope == READ and app.config["API_PUBLIC_READS"]
+            public = scope == READ and current_settings(app).api_public_reads
             # An empty requirement: no key needed at all.
             doc["security"] = [{}, {BEARER: [scope]}] if public else [{BEARER: [scope]}]
             if not public:

@@ -4,7 +4,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks
-from tasks.config import Settings
+from tasks.settings import Settings, current_settings
 from web import database_deadline, errors, limits, payload
 from web.api import create_api
 from web.extensions import ma
@@ -14,8 +14,8 @@ from web.products import bp as products_bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    app = tasks.create_app((settings or Settings.from_env()).for_api(), import_name=__name__)
-    if proxies := app.config["TRUSTED_PROXIES"]:
+    app = tasks.create_app((settings or Settings()).for_api(), import_name=__name__)
+    if proxies := current_settings(app).trusted_proxies:
         # The client's address (per-address rate limits, logs) from X-Forwarded-For, as
         # set by that many proxies in front (Heroku's router: 1).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, current_app, g
+from flask import Response, g
 from flask_httpauth import HTTPTokenAuth
 
 from tasks.api_keys import READ, find_key
 from tasks.models import ApiKey
+from tasks.settings import current_settings
 from web.errors import error_response
 
 REALM = "products"
@@ -59,7 +60,7 @@ def requires(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            if scope == READ and current_app.config["API_PUBLIC_READS"]:
+            if scope == READ and current_settings().api_public_reads:
                 return view(*args, **kwargs)
             g.required_scope = scope
             return guarded(*args, **kwargs)

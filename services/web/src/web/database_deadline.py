@@ -4,10 +4,11 @@ reconnect and the queries share one deadline."""
 from flask import Flask, g
 
 from tasks import database
+from tasks.settings import current_settings
 
 
 def register(app: Flask) -> None:
-    timeout = app.config["DATABASE_TIMEOUT"]
+    timeout = current_settings(app).database_timeout
 
     @app.before_request
     def start_deadline() -> None:

@@ -19,16 +19,32 @@ This module is imported by gunicorn's master process: it must not import the app
 
 import os
 
-bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-# Processes: one per core is plenty for an I/O-bound API on gevent.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """The web server's own settings (the app's are tasks.settings): read here, in gunicorn's
+    master, which must not import the app."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    web_host: str = Field("0.0.0.0", description="Address gunicorn listens on")
+    port: int = Field(8000, ge=1, le=65535, description="Port gunicorn listens on")
+    web_concurrency: int = Field(2, ge=1, description="Worker processes (one per core suffices)")
+    web_connections: int = Field(1000, ge=1, description="Connections each worker serves at once")
+
+
+server = ServerSettings()
+bind = f"{server.web_host}:{server.port}"
+workers = server.web_concurrency
 # gevent's worker (-k gevent), answering gunicorn's own refusals (414, 431, 400) as JSON.
 worker_class = "web.gunicorn_worker.JsonErrorsGeventWorker"
 # Connections each worker serves at once (slow, idle and kept-alive ones included); more
 # wait in the listen backlog. Requests that need PostgreSQL share the SQLAlchemy pool
 # (5 + 10 overflow connections per worker) and get a 503 when none frees up within
 # API_DEPENDENCY_TIMEOUT.
-worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
+worker_connections = server.web_connections
 accesslog = "-"
 # The default line, plus how long the request took (seconds) and its X-Request-ID.
 access_log_format = (

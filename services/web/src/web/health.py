@@ -1,9 +1,8 @@
 from typing import Any
 
-from flask import current_app
-
 from tasks.extensions import db
 from tasks.health import postgres_check, redis_check, run_checks
+from tasks.settings import current_settings
 from web.api import Blueprint
 from web.schemas import HealthSchema, ReadinessSchema
 
@@ -27,7 +26,7 @@ def readyz() -> tuple[dict[str, Any], int]:
     checks = run_checks(
         {
             "postgres": postgres_check(db.engine),
-            "redis": redis_check(current_app.config["CELERY"]["broker_url"]),
+            "redis": redis_check(current_settings().broker_url),
         },
         READINESS_DEADLINE,
     )

@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tasks.settings import current_settings
 from web.auth import current_key
 from web.errors import error_response
 
@@ -22,13 +23,13 @@ def _per_key() -> str:
     return key.prefix if key is not None else "anonymous"
 
 
-def _limit(setting: str) -> Callable[[], str]:
-    return lambda: current_app.config[setting]
-
-
 # Every endpoint that starts a job shares both buckets.
-per_key = limiter.shared_limit(_limit("JOBS_RATE_LIMIT_PER_KEY"), "jobs-per-key", key_func=_per_key)
-per_address = limiter.shared_limit(_limit("JOBS_RATE_LIMIT_PER_ADDRESS"), "jobs-per-address")
+per_key = limiter.shared_limit(
+    lambda: current_settings().jobs_rate_limit_per_key, "jobs-per-key", key_func=_per_key
+)
+per_address = limiter.shared_limit(
+    lambda: current_settings().jobs_rate_limit_per_address, "jobs-per-address"
+)
 
 
 def limited(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,9 +50,10 @@ def _too_many_requests(error: RateLimitExceeded) -> tuple[Response, int]:
 
 
 def register(app: Flask) -> None:
-    timeout = app.config["REDIS_TIMEOUT"] or None
+    settings = current_settings(app)
+    timeout = settings.redis_timeout or None
     app.config.update(
-        RATELIMIT_STORAGE_URI=app.config["CELERY"]["broker_url"],
+        RATELIMIT_STORAGE_URI=settings.broker_url,
         # A hung Redis costs a request at most one REDIS_TIMEOUT here, then a 503: no retry.
         RATELIMIT_STORAGE_OPTIONS={
             "socket_timeout": timeout,

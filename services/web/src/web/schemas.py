@@ -2,7 +2,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -15,6 +14,7 @@ from marshmallow import (
 )
 
 from tasks.models import Job, JobState, Product
+from tasks.settings import current_settings
 from web.extensions import ma
 
 # The largest value of a NUMERIC(12, 2) column (products.price).
@@ -165,7 +165,7 @@ class AlertArgs(Schema):
 
     @validates("recipients")
     def _not_too_many(self, recipients: list[str], **_: Any) -> None:
-        most = current_app.config["ALERT_MAX_RECIPIENTS"]
+        most = current_settings().alert_max_recipients
         if len(recipients) > most:
             raise ValidationError(f"at most {most} recipients per alert")
 
