@@ -21,11 +21,11 @@ from devstack.servers import free_port
 from tasks import database
 from tasks.extensions import db
 from tasks.jobs import start_job
-from tasks.mailing import outbox_alerts, send_product_alert
 from tasks.models import Job, JobState, Product
-from tasks.pricing import PriceChange, apply_price_change_task
 from tasks.seeding import seed_products
-from tasks.supplier import sync_products_task
+from tasks.work.email_alerts import outbox_alerts, send_product_alert
+from tasks.work.price_changes import PriceChange, apply_price_change_task
+from tasks.work.supplier_sync import sync_products_task
 from web import create_app
 
 

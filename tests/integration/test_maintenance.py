@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tasks.extensions import db
-from tasks.maintenance import requeue_stuck_jobs
 from tasks.models import Job
+from tasks.work.maintenance import requeue_stuck_jobs
 from tests.waiting import wait_for_job
 
 pytestmark = pytest.mark.integration

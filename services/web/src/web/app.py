@@ -5,12 +5,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks
 from tasks.settings import Settings, current_settings
-from web import database_deadline, errors, limits, payload
-from web.api import create_api
+from web import database_deadline, errors, payload, rate_limits
 from web.extensions import ma
-from web.health import bp as health_bp
-from web.jobs import bp as jobs_bp
-from web.products import bp as products_bp
+from web.health_views import bp as health_bp
+from web.job_views import bp as jobs_bp
+from web.openapi import create_api
+from web.product_views import bp as products_bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     payload.register(app)
     database_deadline.register(app)
-    limits.register(app)
+    rate_limits.register(app)
     api = create_api(app)
     for blueprint in (health_bp, products_bp, jobs_bp):
         api.register_blueprint(blueprint)

@@ -65,7 +65,7 @@ def requires(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             g.required_scope = scope
             return guarded(*args, **kwargs)
 
-        # For the API's description (web.api.Blueprint).
+        # For the API's description (web.openapi.Blueprint).
         checked.__dict__.setdefault("_apidoc", {})["scope"] = scope
         return checked
 

@@ -35,7 +35,7 @@ class ExactDecimal(fields.Decimal):
     }
 
     def __init__(self, places: int = 2, **kwargs: Any) -> None:
-        # Described as the string it is dumped as (web.api registers the type).
+        # Described as the string it is dumped as (web.openapi registers the type).
         metadata = {"pattern": rf"^-?[0-9]+(\.[0-9]{{1,{places}}})?$", **kwargs.pop("metadata", {})}
         super().__init__(places=places, as_string=True, metadata=metadata, **kwargs)
         self.decimal_places = places

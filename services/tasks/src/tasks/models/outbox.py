@@ -27,7 +27,7 @@ class OutboxMessage(db.Model):
         CheckConstraint(
             "state IN ('pending', 'sending', 'sent', 'failed', 'held')", name="state_known"
         ),
-        # A job's next pending messages, in order, for each batch (tasks/mailing.py).
+        # A job's next pending messages, in order, for each batch (tasks/work/email_alerts.py).
         Index(
             "ix_outbox_messages_pending",
             "job_id",

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade():
-    # Each batch claims the job's next pending messages (tasks/mailing.py): without this a
+    # Each batch claims the job's next pending messages (tasks/work/email_alerts.py): without this a
     # batch reads every message of the job, and a large alert costs the square of its size.
     op.create_index(
         'ix_outbox_messages_pending',

@@ -11,10 +11,10 @@ from tasks import very_slow_add
 from tasks.api_keys import JOBS, READ
 from tasks.jobs import cancel_job, find_job, retry_job, start_job
 from tasks.models import Job
-from web.api import Blueprint
 from web.auth import requires
-from web.limits import limited
+from web.openapi import Blueprint
 from web.payload import paginated
+from web.rate_limits import limited
 from web.schemas import JobListArgs, JobPageSchema, JobSchema, SlowAddArgs
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Background work.")
@@ -39,7 +39,7 @@ IDEMPOTENCY_KEY = {
 
 
 def starts_jobs(view: Callable[..., Any]) -> Callable[..., Any]:
-    """An endpoint that starts a job: rate limited (web.limits), and described with its
+    """An endpoint that starts a job: rate limited (web.rate_limits), and described with its
     Idempotency-Key and what it may answer (a key reused for another request, too many
     calls, Redis unavailable). Put it below web.auth.requires."""
     limited_view = limited(view)

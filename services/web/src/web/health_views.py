@@ -1,9 +1,9 @@
 from typing import Any
 
 from tasks.extensions import db
-from tasks.health import postgres_check, redis_check, run_checks
+from tasks.readiness import postgres_check, redis_check, run_checks
 from tasks.settings import current_settings
-from web.api import Blueprint
+from web.openapi import Blueprint
 from web.schemas import HealthSchema, ReadinessSchema
 
 bp = Blueprint("health", __name__, description="For load balancers and orchestrators.")

@@ -8,13 +8,13 @@ from werkzeug.exceptions import Conflict, NotFound
 
 from tasks.api_keys import JOBS, READ, WRITE
 from tasks.extensions import db
-from tasks.mailing import outbox_alerts, send_product_alert
 from tasks.models import Product
-from tasks.pricing import apply_price_change_task
-from tasks.supplier import sync_products_task
-from web.api import Blueprint
+from tasks.work.email_alerts import outbox_alerts, send_product_alert
+from tasks.work.price_changes import apply_price_change_task
+from tasks.work.supplier_sync import sync_products_task
 from web.auth import requires
-from web.jobs import JOB_STARTED, accept_job, starts_jobs
+from web.job_views import JOB_STARTED, accept_job, starts_jobs
+from web.openapi import Blueprint
 from web.payload import paginated
 from web.schemas import (
     INT4_MAX,
