@@ -31,7 +31,7 @@ from devstack.servers import (
 from devstack.supervisor import Supervisor
 from devstack.waiting import wait_until
 from tasks.api_keys import create_key, find_key
-from tasks.factory import create_app
+from tasks.app import create_app
 from tasks.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -78,8 +78,7 @@ def app(migrated: Settings, truncating: Engine) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
-        if (ledger_engine := app.extensions.get("ledger_engine")) is not None:
-            ledger_engine.dispose()
+    app.extensions["ledger"].engine.dispose()
     empty_tables(truncating)
 
 

@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from devstack.servers import free_port
-from tasks import ledger, very_slow_add
+from tasks import very_slow_add
 from tasks.extensions import db
 from tasks.jobs import start_job
 from tasks.models import Job
@@ -60,8 +60,7 @@ def a_job_row(app, **fields) -> uuid.UUID:
 
 def test_progress_reported_by_a_task_shows_on_the_job(app, client):
     job_id = a_job_row(app, state="running", deliveries=1)
-    with app.app_context():
-        ledger.progress(ledger.Delivery(job_id, 1, "running"), 250, 1000)
+    app.extensions["ledger"].progress(job_id, 1, 250, 1000)
     assert client.get(f"/jobs/{job_id}").get_json()["progress"] == {
         "done": 250,
         "total": 1000,

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tasks import ledger
 from tasks.extensions import db
+from tasks.ledger import Claim
 from tasks.models import Job, JobState
 
 pytestmark = pytest.mark.integration
@@ -38,23 +38,24 @@ def interleavings(*deliveries: list[Step]) -> Iterator[list[Step]]:
 
 
 def run(app, steps: list[Step], retries: dict[str, int]) -> Job:
+    ledger = app.extensions["ledger"]
     with app.app_context():
         job = Job(kind="tasks.very_slow_add", arguments={})
         db.session.add(job)
         db.session.commit()
         job_id = job.id
-        claimed: dict[str, ledger.Delivery] = {}
-        record: dict[str, Callable[[ledger.Delivery], None]] = {
-            "retry": lambda d: ledger.retrying(d, RuntimeError("busy")),
-            "fail": lambda d: ledger.failed(d, RuntimeError("broken"), dead=False),
-            "succeed": lambda d: ledger.succeeded(d, 42),
-            "progress": lambda d: ledger.progress(d, 1, 2),
+        claimed: dict[str, Claim] = {}
+        record: dict[str, Callable[[int], None]] = {
+            "retry": lambda n: ledger.retrying(job_id, n, RuntimeError("busy")),
+            "fail": lambda n: ledger.failed(job_id, n, RuntimeError("broken"), dead=False),
+            "succeed": lambda n: ledger.succeeded(job_id, 42),
+            "progress": lambda n: ledger.progress(job_id, n, 1, 2),
         }
         for name, entry in steps:
             if entry == "claim":
-                delivery = ledger.claim(job_id, retries[name], MAX_REDELIVERIES)
-                if delivery is not None:
-                    claimed[name] = delivery
+                claim = ledger.claim(job_id, retries[name], MAX_REDELIVERIES)
+                if claim is not None:
+                    claimed[name] = claim
             elif entry == "cancel":
                 db.session.execute(
                     Job.__table__.update()
@@ -63,7 +64,7 @@ def run(app, steps: list[Step], retries: dict[str, int]) -> Job:
                 )
                 db.session.commit()
             elif name in claimed:
-                record[entry](claimed[name])
+                record[entry](claimed[name].delivery)
         return db.session.get(Job, job_id, populate_existing=True)
 
 
@@ -124,8 +125,7 @@ def test_a_delivery_past_the_redelivery_limit_ends_the_job_dead(app):
 
 
 def test_claiming_an_unknown_job_finds_nothing(app):
-    with app.app_context():
-        assert ledger.claim(uuid.uuid4(), 0, MAX_REDELIVERIES) is None
+    assert app.extensions["ledger"].claim(uuid.uuid4(), 0, MAX_REDELIVERIES) is None
 
 
 @pytest.mark.parametrize("entry", ["retry", "fail", "progress"])

@@ -1,18 +1,10 @@
-"""The shared library of the stack: configuration, data layer, Celery app and tasks."""
+"""The shared library of the stack: settings, data layer, the Celery app, jobs and the work.
 
-from tasks.factory import create_app
+`job_task` makes a function a job's task; `tasks.jobs.start_job` starts one.
+"""
+
+from tasks.app import create_app
+from tasks.job_task import JobCancelled, JobContext, job_task
 from tasks.work.demo import very_slow_add
-from tasks.work.email_alerts import send_product_alert
-from tasks.work.maintenance import expire_old_jobs, requeue_stuck_jobs
-from tasks.work.price_changes import apply_price_change_task
-from tasks.work.supplier_sync import sync_products_task
 
-__all__ = [
-    "apply_price_change_task",
-    "create_app",
-    "expire_old_jobs",
-    "requeue_stuck_jobs",
-    "send_product_alert",
-    "sync_products_task",
-    "very_slow_add",
-]
+__all__ = ["JobCancelled", "JobContext", "create_app", "job_task", "very_slow_add"]

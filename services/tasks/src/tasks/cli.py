@@ -9,8 +9,9 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from tasks.api_keys import SCOPES, KeyNotFound, create_key, list_keys, revoke_key
+from tasks.errors import JobConflict, JobNotFound
 from tasks.extensions import db
-from tasks.jobs import JobConflict, JobNotFound, cancel_job, find_job, retry_job
+from tasks.jobs import cancel_job, find_job, retry_job
 from tasks.models import Job, JobState
 from tasks.roles import grant_app_role
 from tasks.seeding import seed_products

@@ -15,8 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from tasks import database
-from tasks.celery_app import JOB_HEADER
-from tasks.errors import as_transient
+from tasks.errors import REDIS_ERRORS, BrokerUnavailable, JobConflict, JobNotFound
 from tasks.extensions import db
 from tasks.models import (
     ACTIVE_STATES,
@@ -29,18 +28,9 @@ from tasks.models import (
 
 # An Idempotency-Key whose job vanished meanwhile (its publish failed) is tried again.
 IDEMPOTENT_INSERT_TRIES = 3
-
-
-class BrokerUnavailable(RuntimeError):
-    """The broker did not take the job; nothing was started."""
-
-
-class JobConflict(RuntimeError):
-    """The job is not in a state that allows what was asked."""
-
-
-class JobNotFound(LookupError):
-    """No job has this id."""
+# Set on the message of every task started as a job: its worker keeps the job's ledger
+# (tasks/job_task.py). A task sent otherwise (beat, `.delay()`) never touches the database.
+JOB_HEADER = "products_job"
 
 
 def start_job(
@@ -115,9 +105,7 @@ def publish_job(job: Job) -> None:
             ignore_result=True,
             headers={JOB_HEADER: True},
         )
-    except Exception as error:
-        if as_transient(error) is None:
-            raise
+    except REDIS_ERRORS as error:
         raise BrokerUnavailable("the job queue is unavailable; nothing was started") from error
 
 

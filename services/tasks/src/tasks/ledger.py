@@ -1,63 +1,60 @@
-"""The job ledger: what workers record of a job's deliveries, progress and end.
+"""The job ledger: what workers record of a job's deliveries, progress and end, in its row.
 
 Each entry is one conditional UPDATE, committed on its own. Its WHERE names the states the
 job may leave and, for what only the current delivery may record, the delivery's number:
-the hooks of two deliveries of one task may run in any order and the ledger stays right.
+the entries of two deliveries of one task may come in any order and the ledger stays right.
+A delivery's last entry rides out a database that blinks (a restart): it is tried again,
+with backoff, for as long as the delivery may still run.
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import Engine, Text, Update, Uuid, bindparam, case, create_engine, func, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    Update,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    create_engine,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
+from tasks.errors import DATABASE_ERRORS, describe
 from tasks.models import ACTIVE_STATES, Job, JobState
+
+log = logging.getLogger(__name__)
 
 FINISHABLE_STATES = (*ACTIVE_STATES, JobState.FAILED, JobState.DEAD)
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """One delivery of a job's task, as claimed in the ledger."""
+class Claim:
+    """A delivery of a job's task, as counted in the ledger."""
 
-    job_id: uuid.UUID
-    number: int
+    delivery: int
     state: str
+    checkpoint: Any
 
     @property
     def runnable(self) -> bool:
         return self.state == JobState.RUNNING
-
-
-def engine() -> Engine:
-    """The ledger's engine, one per process: every entry is one statement, committed on its
-    own (autocommit connections), and no ping on checkout (a round trip each time): a
-    connection found dead is replaced and the entry sent again (see _execute)."""
-    ledger_engine = current_app.extensions.get("ledger_engine")
-    if ledger_engine is None:
-        options = current_app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-        ledger_engine = create_engine(
-            current_app.config["SQLALCHEMY_DATABASE_URI"],
-            **{**options, "pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"},
-        )
-        current_app.extensions["ledger_engine"] = ledger_engine
-    return ledger_engine
-
-
-def _execute(statement: Update, **parameters: Any) -> CursorResult[Any]:
-    for attempt in (1, 2):
-        try:
-            with engine().connect() as connection:
-                return connection.execute(statement, parameters)
-        except DBAPIError as error:
-            # A connection PostgreSQL closed (it restarted, say) is invalidated by now.
-            if attempt == 2 or not error.connection_invalidated:
-                raise
-    raise AssertionError("unreachable")
 
 
 # The statements, built once: each entry only sends its parameters.
@@ -84,8 +81,16 @@ CLAIM = (
         claimed_at=func.now(),
         updated_at=func.now(),
     )
-    .returning(Job.deliveries, Job.state)
+    .returning(Job.deliveries, Job.state, Job.checkpoint)
 )
+
+
+def owned(job_id: Any, delivery: Any) -> ColumnElement[bool]:
+    """The job still runs, as this delivery's: not cancelled, not taken over by another."""
+    return and_(Job.id == job_id, Job.deliveries == delivery, Job.state == JobState.RUNNING)
+
+
+OWNS = select(Job.id).where(owned(_job, _delivery))
 
 
 def _of_delivery(*states: str) -> Update:
@@ -93,7 +98,9 @@ def _of_delivery(*states: str) -> Update:
 
 
 PROGRESS = _of_delivery(JobState.RUNNING).values(
-    progress_done=bindparam("done"), progress_total=bindparam("total"), updated_at=func.now()
+    progress_done=bindparam("done"),
+    progress_total=func.coalesce(bindparam("total"), Job.progress_total),
+    updated_at=func.now(),
 )
 SUCCEEDED = (
     update(Job)
@@ -114,42 +121,85 @@ FAILED = _of_delivery(*ACTIVE_STATES).values(
 )
 
 
-def claim(job_id: uuid.UUID, retries: int, max_redeliveries: int) -> Delivery | None:
-    """Count this delivery and mark the job running; None when the job is over or unknown.
+class Ledger:
+    def __init__(self, database_url: str, engine_options: dict[str, Any]) -> None:
+        # Every entry is one statement, committed on its own (autocommit connections), with
+        # no ping on checkout (a round trip each time): a connection found dead is replaced
+        # and the entry sent again (see _execute).
+        self.engine = create_engine(
+            database_url,
+            **{**engine_options, "pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"},
+        )
 
-    A delivery that is neither the first nor a Celery retry is a redelivery: the message came
-    back because a worker died holding it. Past `max_redeliveries` of those the job is dead
-    (the returned delivery is not runnable), so a task that kills its worker cannot loop.
-    """
-    row = _execute(CLAIM, job_id=job_id, retries=retries, max_redeliveries=max_redeliveries).first()
-    return None if row is None else Delivery(job_id, row[0], row[1])
+    def _execute(self, statement: Any, **parameters: Any) -> CursorResult[Any]:
+        for attempt in (1, 2):
+            try:
+                with self.engine.connect() as connection:
+                    return connection.execute(statement, parameters)
+            except DBAPIError as error:
+                # A connection PostgreSQL closed (it restarted, say) is invalidated by now.
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
+    def _record(self, patience: float, statement: Update, **parameters: Any) -> None:
+        """An entry that ends a delivery: tried again for up to `patience` seconds while
+        PostgreSQL is unavailable, since the work it records is done and must not be
+        done again."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(DATABASE_ERRORS),
+            stop=stop_after_delay(max(patience, 0)),
+            wait=wait_exponential_jitter(multiplier=0.1, max=2, jitter=0.1),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        ):
+            with attempt:
+                self._execute(statement, **parameters)
 
-def progress(delivery: Delivery, done: int, total: int) -> None:
-    _execute(PROGRESS, job_id=delivery.job_id, delivery=delivery.number, done=done, total=total)
+    def claim(self, job_id: uuid.UUID, retries: int, max_redeliveries: int) -> Claim | None:
+        """Count this delivery and mark the job running; None when the job is over or unknown.
 
+        A delivery that is neither the first nor a Celery retry is a redelivery: the message
+        came back because a worker died holding it. Past `max_redeliveries` of those the job
+        is dead (the claim is not runnable), so a task that kills its worker cannot loop.
+        """
+        row = self._execute(
+            CLAIM, job_id=job_id, retries=retries, max_redeliveries=max_redeliveries
+        ).first()
+        return None if row is None else Claim(*row)
 
-def succeeded(delivery: Delivery, result: Any) -> None:
-    """Any delivery that finishes the work ends the job succeeded, even one that another
-    delivery's failure overtook: the work is done. Only a cancel stands."""
-    _execute(SUCCEEDED, job_id=delivery.job_id, result=result)
+    def owns(self, job_id: uuid.UUID, delivery: int) -> bool:
+        """Whether the job still runs, and as this delivery's: not cancelled, not taken over."""
+        return self._execute(OWNS, job_id=job_id, delivery=delivery).first() is not None
 
+    def progress(self, job_id: uuid.UUID, delivery: int, done: int, total: int | None) -> None:
+        self._execute(PROGRESS, job_id=job_id, delivery=delivery, done=done, total=total)
 
-def retrying(delivery: Delivery, error: BaseException) -> None:
-    """Back to queued until the retry is delivered, unless that delivery already claimed it."""
-    _execute(RETRYING, job_id=delivery.job_id, delivery=delivery.number, error=describe(error))
+    def succeeded(self, job_id: uuid.UUID, result: Any, patience: float = 0) -> None:
+        """Any delivery that finishes the work ends the job succeeded, even one that another
+        delivery's failure overtook: the work is done. Only a cancel stands."""
+        self._record(patience, SUCCEEDED, job_id=job_id, result=result)
 
+    def retrying(
+        self, job_id: uuid.UUID, delivery: int, error: BaseException, patience: float = 0
+    ) -> None:
+        """Back to queued until the retry is delivered, unless that delivery claimed it."""
+        self._record(patience, RETRYING, job_id=job_id, delivery=delivery, error=describe(error))
 
-def failed(delivery: Delivery, error: BaseException, dead: bool) -> None:
-    """Only the latest delivery may fail a job: an older one's failure says nothing of it."""
-    _execute(
-        FAILED,
-        job_id=delivery.job_id,
-        delivery=delivery.number,
-        state=JobState.DEAD if dead else JobState.FAILED,
-        error=describe(error),
-    )
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".strip().removesuffix(":")
+    def failed(
+        self,
+        job_id: uuid.UUID,
+        delivery: int,
+        error: BaseException,
+        dead: bool,
+        patience: float = 0,
+    ) -> None:
+        """Only the latest delivery may fail a job: an older one's failure says nothing of it."""
+        self._record(
+            patience,
+            FAILED,
+            job_id=job_id,
+            delivery=delivery,
+            state=JobState.DEAD if dead else JobState.FAILED,
+            error=describe(error),
+        )

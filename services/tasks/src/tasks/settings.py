@@ -13,8 +13,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, current_app
 from limits import parse_many
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PRODUCTION = "production"
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
@@ -81,6 +88,12 @@ def one_line(value: str) -> str:
     return value
 
 
+def comma_separated(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 DatabaseUrl = Annotated[str, AfterValidator(normalize_database_url)]
 RedisUrl = Annotated[str, AfterValidator(redis_url)]
 Seconds = Annotated[float, Field(ge=0)]
@@ -128,6 +141,10 @@ class Settings(BaseSettings):
     )
     celery_worker_soft_shutdown_timeout: Seconds = Field(
         20.0, description="Seconds running tasks get on shutdown before going back to the queue"
+    )
+    celery_imports: Annotated[list[str], NoDecode, BeforeValidator(comma_separated)] = Field(
+        default_factory=list,
+        description="More modules of tasks for workers to import, comma-separated",
     )
     celery_worker_prefetch_multiplier: Positive = Field(
         1, description="Messages each pool process reserves ahead (1: none waits behind a long one)"

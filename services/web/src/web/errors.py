@@ -24,7 +24,7 @@ from werkzeug.exceptions import (
 )
 
 from tasks import database
-from tasks.jobs import BrokerUnavailable, JobConflict, JobNotFound
+from tasks.errors import BrokerUnavailable, JobConflict, JobNotFound
 
 RETRY_AFTER_SECONDS = "5"
 REQUEST_ID_HEADER = "X-Request-ID"

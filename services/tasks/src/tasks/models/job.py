@@ -3,7 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, Text, Uuid, func
+from sqlalchemy import CheckConstraint, DateTime, String, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,9 +47,8 @@ class Job(db.Model):
     deliveries: Mapped[int] = mapped_column(default=0, server_default="0")
     progress_done: Mapped[int | None]
     progress_total: Mapped[int | None]
-    # Resumable work: where it got to (committed with the work itself) and where it ends.
-    checkpoint: Mapped[int | None] = mapped_column(BigInteger)
-    checkpoint_end: Mapped[int | None] = mapped_column(BigInteger)
+    # Resumable work: where it got to, as its task says it (any JSON), committed with the work.
+    checkpoint: Mapped[Any | None] = mapped_column(JSONB(none_as_null=True))
     result: Mapped[Any | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(

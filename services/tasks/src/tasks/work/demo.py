@@ -1,10 +1,10 @@
 import time
 
-from celery import shared_task
+from tasks.job_task import JobContext, job_task
 
 
-@shared_task(name="tasks.very_slow_add", ignore_result=False)
-def very_slow_add(a: int, b: int) -> int:
+@job_task(name="tasks.very_slow_add", ignore_result=False)
+def very_slow_add(job: JobContext, a: int, b: int) -> int:
     """The tutorial's demonstration: slow on purpose."""
     time.sleep(3)
     return a + b

@@ -17,13 +17,12 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
 
-from celery import shared_task
-from celery.exceptions import Ignore
 from sqlalchemy import Row, func, select, update
 
-from tasks.errors import TransientError
+from tasks.errors import DEPENDENCY_ERRORS, TransientError
 from tasks.extensions import db
-from tasks.models import Job, JobState, MessageState, OutboxMessage, Product
+from tasks.job_task import JobContext, job_task
+from tasks.models import MessageState, OutboxMessage, Product
 from tasks.settings import Settings, current_settings
 
 ALERT_SUBJECTS = {
@@ -168,15 +167,12 @@ def _settle_unconfirmed(job_id: uuid.UUID, policy: str) -> None:
     db.session.commit()
 
 
-def _claim_batch(job_id: uuid.UUID, size: int) -> list[Row[Any]]:
-    """Mark the next pending messages `sending` and commit, before the server sees them."""
-    if db.session.scalar(select(Job.state).where(Job.id == job_id)) == JobState.CANCELLED:
-        # Stopped by a cancel: this delivery records nothing (a retry may already run).
-        db.session.commit()
-        raise Ignore()
+def _claim_batch(job: JobContext, size: int) -> list[Row[Any]]:
+    """Mark the next pending messages `sending` and commit, before the server sees them
+    (unless the job is no longer this delivery's: then nothing is claimed)."""
     chosen = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.job_id == job_id, OutboxMessage.state == MessageState.PENDING)
+        .where(OutboxMessage.job_id == job.job_id, OutboxMessage.state == MessageState.PENDING)
         .order_by(OutboxMessage.id)
         .limit(size)
         .with_for_update(skip_locked=True)
@@ -193,7 +189,7 @@ def _claim_batch(job_id: uuid.UUID, size: int) -> list[Row[Any]]:
             OutboxMessage.body,
         )
     ).all()
-    db.session.commit()
+    job.commit()
     return sorted(batch, key=lambda message: message.id)
 
 
@@ -230,14 +226,15 @@ def _summary(job_id: uuid.UUID) -> dict[str, int]:
     return {state.value: counts.get(state.value, 0) for state in MessageState}
 
 
-def send_outbox(job_id: uuid.UUID) -> dict[str, int]:
+def send_outbox(job: JobContext) -> dict[str, int]:
     """Send the job's pending messages over one connection, a batch at a time."""
+    job_id = job.job_id
     settings = current_settings()
     _settle_unconfirmed(job_id, settings.mail_unconfirmed)
     if _summary(job_id)["pending"]:
         with smtp_connection(settings) as smtp:
             sender = _Sender(smtp, settings.mail_from)
-            while batch := _claim_batch(job_id, settings.mail_batch_size):
+            while batch := _claim_batch(job, settings.mail_batch_size):
                 _send_batch(sender, batch, settings.mail_unconfirmed)
     summary = _summary(job_id)
     problems = []
@@ -254,7 +251,7 @@ def send_outbox(job_id: uuid.UUID) -> dict[str, int]:
     return summary
 
 
-@shared_task(name="tasks.send_product_alert", bind=True)
-def send_product_alert(self: Any, **arguments: Any) -> dict[str, int]:
+@job_task(name="tasks.send_product_alert", autoretry_for=(TransientMailError, *DEPENDENCY_ERRORS))
+def send_product_alert(job: JobContext, **arguments: Any) -> dict[str, int]:
     """Email a product alert to its recipients; the messages wait in the outbox."""
-    return send_outbox(uuid.UUID(self.request.id))
+    return send_outbox(job)

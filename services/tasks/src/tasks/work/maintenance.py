@@ -5,12 +5,13 @@ from datetime import timedelta
 from celery import shared_task
 from sqlalchemy import and_, delete, func, or_, select
 
+from tasks.errors import DEPENDENCY_ERRORS, BrokerUnavailable
 from tasks.extensions import db
-from tasks.jobs import BrokerUnavailable, publish_job
+from tasks.jobs import publish_job
 from tasks.models import Job, JobState
 
 
-@shared_task(name="tasks.requeue_stuck_jobs")
+@shared_task(name="tasks.requeue_stuck_jobs", autoretry_for=DEPENDENCY_ERRORS)
 def requeue_stuck_jobs(older_than: int, running_longer_than: int) -> int:
     """Publish again the jobs whose message was lost: queued and untouched for `older_than`
     seconds (say, Redis lost data), or running for longer than any delivery can run (its
@@ -42,7 +43,7 @@ def requeue_stuck_jobs(older_than: int, running_longer_than: int) -> int:
     return len(stuck)
 
 
-@shared_task(name="tasks.expire_old_jobs")
+@shared_task(name="tasks.expire_old_jobs", autoretry_for=DEPENDENCY_ERRORS)
 def expire_old_jobs(older_than_days: int) -> int:
     """Delete succeeded and cancelled jobs finished more than `older_than_days` ago; failed
     and dead jobs stay until someone looks at them."""

@@ -1,20 +1,21 @@
 """Price changes over many rows: set-based SQL in short chunks, resumable, never twice."""
 
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from celery import shared_task
-from celery.exceptions import Ignore
-from sqlalchemy import ColumnElement, and_, func, select, true, update
+from sqlalchemy import ColumnElement, and_, func, true, update
 
+from tasks.errors import DEPENDENCY_ERRORS
 from tasks.extensions import db
-from tasks.models import Job, JobState, Product
-from tasks.scope import fix_scope
+from tasks.job_task import JobContext, job_task
+from tasks.models import Product
 from tasks.settings import current_settings
+from tasks.work.catalogue import Position, fix_scope, next_range
 
-CHUNK_SIZE = 10_000
+
+class Progress(Position):
+    updated: int
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,7 @@ class PriceChange:
     def matches(self) -> ColumnElement[bool]:
         conditions: list[ColumnElement[bool]] = [true()]
         if self.sku_prefix:
-            escaped = self.sku_prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-            conditions.append(Product.sku.like(f"{escaped}%", escape="\\"))
+            conditions.append(Product.sku.like(like_prefix(self.sku_prefix), escape="\\"))
         if self.min_price is not None:
             conditions.append(Product.price >= self.min_price)
         if self.max_price is not None:
@@ -53,49 +53,36 @@ class PriceChange:
         return func.greatest(changed, 0)
 
 
-def _apply_next_chunk(job_id: uuid.UUID, change: PriceChange, chunk_size: int) -> bool:
-    """Change one id range and move the checkpoint in the same transaction. False when done.
-
-    The job row is locked for the chunk, so two deliveries of the same task take turns and
-    each range is changed once.
-    """
-    job = db.session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar_one()
-    if job.state == JobState.CANCELLED:
-        # Stopped by a cancel: this delivery records nothing (a retry may already run).
-        db.session.commit()
-        raise Ignore()
-    if job.checkpoint >= job.checkpoint_end:
-        db.session.commit()
-        return False
-    start, stop = job.checkpoint, min(job.checkpoint + chunk_size, job.checkpoint_end)
-    # No session sync: the ORM would otherwise have each changed id returned (RETURNING)
-    # to refresh objects this task never loads, a third of a chunk's time.
-    changed = db.session.execute(
-        update(Product)
-        .where(Product.id > start, Product.id <= stop, change.matches())
-        .values(price=change.new_price(), updated_at=func.now()),
-        execution_options={"synchronize_session": False},
-    ).rowcount
-    job.checkpoint = stop
-    job.progress_done = (job.progress_done or 0) + changed
-    db.session.commit()
-    return True
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern for values starting with `prefix`, its wildcards taken literally."""
+    return prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
 
 
-def apply_price_change(
-    job_id: uuid.UUID, change: PriceChange, chunk_size: int = CHUNK_SIZE
-) -> dict:
-    fix_scope(job_id, change.matches())
-    while _apply_next_chunk(job_id, change, chunk_size):
-        pass
-    job = db.session.get(Job, job_id)
-    return {"updated": job.progress_done}
+def apply_price_change(job: JobContext, change: PriceChange, chunk_size: int) -> dict[str, int]:
+    """Change the prices a chunk of ids at a time, each chunk committed with the checkpoint
+    (the last id done, and the rows changed so far): a redelivered or retried job resumes
+    after the last chunk committed and never changes a row twice."""
+    if job.checkpoint is None:
+        scope, total = fix_scope(change.matches())
+        job.commit(checkpoint={**scope, "updated": 0}, done=0, total=total)
+    position: Progress = job.checkpoint
+    while (ids := next_range(position, chunk_size)) is not None:
+        start, stop = ids
+        # No session sync: the ORM would otherwise have each changed id returned (RETURNING)
+        # to refresh objects this task never loads, a third of a chunk's time.
+        changed = db.session.execute(
+            update(Product)
+            .where(Product.id > start, Product.id <= stop, change.matches())
+            .values(price=change.new_price(), updated_at=func.now()),
+            execution_options={"synchronize_session": False},
+        ).rowcount
+        position = {**position, "after": stop, "updated": position["updated"] + changed}
+        job.commit(checkpoint=position, done=position["updated"])
+    return {"updated": position["updated"]}
 
 
-@shared_task(name="tasks.apply_price_change", bind=True)
-def apply_price_change_task(self: Any, **arguments: Any) -> dict[str, Any]:
-    return apply_price_change(
-        uuid.UUID(self.request.id),
-        PriceChange.from_arguments(arguments),
-        current_settings().bulk_chunk_size,
-    )
+@job_task(name="tasks.apply_price_change", autoretry_for=DEPENDENCY_ERRORS)
+def apply_price_change_task(job: JobContext, **arguments: Any) -> dict[str, int]:
+    """Change the price of every product matching the filter, in the background."""
+    change = PriceChange.from_arguments(arguments)
+    return apply_price_change(job, change, current_settings().bulk_chunk_size)

@@ -3,134 +3,31 @@ within the task's time limit, resumable, and stopped at once when the supplier i
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import requests
-from celery import shared_task
-from celery.exceptions import Ignore
-from requests.adapters import HTTPAdapter
 from sqlalchemy import bindparam, func, select, update
-from urllib3.exceptions import MaxRetryError, ResponseError
-from urllib3.util.retry import Retry
 
+from tasks.errors import DEPENDENCY_ERRORS
 from tasks.extensions import db
-from tasks.ledger import Delivery
-from tasks.models import Job, JobState, Product
+from tasks.job_task import JobContext, job_task
+from tasks.models import Product
 from tasks.ratelimit import RateLimitTimeout, SharedRateLimit
-from tasks.scope import fix_scope, reset_scope
-from tasks.settings import Settings, current_settings
-
-
-class SupplierError(Exception):
-    """The supplier did not give a product's data, even after retrying."""
-
-
-class SupplierUnreachable(SupplierError):
-    """No connection to the supplier, even after retrying."""
+from tasks.settings import current_settings
+from tasks.work.catalogue import Position, fix_scope
+from tasks.work.supplier_api import (
+    Offer,
+    SupplierError,
+    SupplierUnreachable,
+    fetch_offer,
+    supplier_session,
+)
 
 
 class SyncStopped(Exception):
     """The sync stopped before its end: the supplier is unreachable, or time ran out.
     What was synced is saved; a retry of the job resumes after it."""
-
-
-class DeadlineRetry(Retry):
-    """urllib3's Retry that gives up rather than wait (backoff, Retry-After) past a deadline:
-    as if its retries had run out, so the caller sees the last error or response."""
-
-    def __init__(self, *args: Any, deadline: float | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
-
-    def new(self, **kwargs: Any) -> "DeadlineRetry":
-        retry = super().new(**kwargs)
-        retry.deadline = self.deadline
-        return retry
-
-    def increment(  # type: ignore[override]
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> "DeadlineRetry":
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        wait = (
-            response is not None and retry.get_retry_after(response)
-        ) or retry.get_backoff_time()
-        if retry.deadline is not None and time.monotonic() + wait >= retry.deadline:
-            reason = error or ResponseError(f"no time left to retry HTTP {response.status}")
-            raise MaxRetryError(_pool, url, reason) from reason
-        return retry
-
-
-@dataclass(frozen=True)
-class Offer:
-    sku: str
-    price: Decimal
-    stock: int
-
-
-def supplier_session(settings: Settings, deadline: float | None) -> requests.Session:
-    """Retries with backoff on connection errors, timeouts, 5xx and 429 (after Retry-After)."""
-    retry = DeadlineRetry(
-        total=settings.supplier_retries,
-        connect=settings.supplier_retries,
-        read=settings.supplier_retries,
-        status=settings.supplier_retries,
-        backoff_factor=settings.supplier_backoff,
-        backoff_jitter=settings.supplier_backoff,
-        backoff_max=30,
-        status_forcelist=(429, 500, 502, 503, 504),
-        respect_retry_after_header=True,
-        allowed_methods=frozenset({"GET"}),
-        raise_on_status=False,
-        deadline=deadline,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(
-        max_retries=retry,
-        pool_connections=settings.supplier_concurrency,
-        pool_maxsize=settings.supplier_concurrency,
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def fetch_offer(
-    session: requests.Session,
-    settings: Settings,
-    limit: SharedRateLimit,
-    sku: str,
-    deadline: float,
-) -> Offer | None:
-    """The supplier's price and stock for `sku`; None if the supplier does not sell it."""
-    limit.acquire(timeout=max(deadline - time.monotonic(), 0))
-    url = f"{settings.supplier_api_url.rstrip('/')}/products/{sku}"
-    try:
-        response = session.get(
-            url, timeout=(settings.supplier_connect_timeout, settings.supplier_read_timeout)
-        )
-    except requests.ConnectionError as error:
-        raise SupplierUnreachable(f"{sku}: {type(error).__name__}") from error
-    except requests.RequestException as error:
-        raise SupplierError(f"{sku}: {type(error).__name__}") from error
-    if response.status_code == 404:
-        return None
-    if response.status_code != 200:
-        raise SupplierError(f"{sku}: HTTP {response.status_code}")
-    try:
-        body = response.json()
-        return Offer(sku, Decimal(str(body["price"])), int(body["stock"]))
-    except (ValueError, KeyError, TypeError, InvalidOperation) as error:
-        raise SupplierError(f"{sku}: an answer that is not an offer") from error
 
 
 class CircuitBreaker:
@@ -168,13 +65,12 @@ class Tally:
     failed_skus: tuple[str, ...] = ()
 
     @classmethod
-    def from_result(cls, result: dict[str, Any] | None) -> "Tally":
-        result = result or {}
+    def from_checkpoint(cls, kept: dict[str, Any]) -> "Tally":
         return cls(
-            result.get("updated", 0),
-            result.get("unknown", 0),
-            result.get("failed", 0),
-            tuple(result.get("failed_skus", ())),
+            kept.get("updated", 0),
+            kept.get("unknown", 0),
+            kept.get("failed", 0),
+            tuple(kept.get("failed_skus", ())),
         )
 
     @property
@@ -195,26 +91,16 @@ class Tally:
         return {**self.as_result(), "failed_skus": list(self.failed_skus)}
 
 
-def _save_batch(delivery: Delivery, offers: list[Offer], last_id: int, tally: Tally) -> None:
-    """Save the offers and move the checkpoint in one transaction; stop this delivery when
-    the job is no longer its own (cancelled, or taken over by a later delivery)."""
-    moved = db.session.execute(
-        update(Job)
-        .where(
-            Job.id == delivery.job_id,
-            Job.deliveries == delivery.number,
-            Job.state == JobState.RUNNING,
-        )
-        .values(
-            checkpoint=last_id,
-            progress_done=tally.done,
-            result=tally.as_checkpoint(),
-            updated_at=func.now(),
-        )
-    ).rowcount
-    if not moved:
-        db.session.rollback()
-        raise Ignore()
+class SyncPosition(Position):
+    total: int
+    tally: dict[str, Any]
+
+
+def _save_batch(
+    job: JobContext, offers: list[Offer], position: SyncPosition, last_id: int, tally: Tally
+) -> SyncPosition:
+    """Save the offers and move the checkpoint in one transaction (stopping this delivery
+    when the job is no longer its own: cancelled, or taken over by a later delivery)."""
     if offers:
         products = Product.__table__
         db.session.execute(
@@ -223,16 +109,17 @@ def _save_batch(delivery: Delivery, offers: list[Offer], last_id: int, tally: Ta
             .values(price=bindparam("b_price"), stock=bindparam("b_stock"), updated_at=func.now()),
             [{"b_sku": o.sku, "b_price": o.price, "b_stock": o.stock} for o in offers],
         )
-    db.session.commit()
+    moved: SyncPosition = {**position, "after": last_id, "tally": tally.as_checkpoint()}
+    job.commit(checkpoint=moved, done=tally.done)
+    return moved
 
 
 def _next_batch(
-    job_id: uuid.UUID, product_ids: list[int] | None, size: int
+    position: SyncPosition, product_ids: list[int] | None, size: int
 ) -> list[tuple[int, str]]:
-    job = db.session.get(Job, job_id)
     query = (
         select(Product.id, Product.sku)
-        .where(Product.id > job.checkpoint, Product.id <= job.checkpoint_end)
+        .where(Product.id > position["after"], Product.id <= position["end"])
         .order_by(Product.id)
         .limit(size)
     )
@@ -244,7 +131,7 @@ def _next_batch(
 
 
 def sync_products(
-    delivery: Delivery, product_ids: list[int] | None, deadline: float
+    job: JobContext, product_ids: list[int] | None, deadline: float
 ) -> dict[str, int]:
     """Fetch every product's offer, `concurrency` calls at a time, and save them in batches,
     each with the checkpoint. No call starts after `deadline` (monotonic clock), and after
@@ -254,12 +141,12 @@ def sync_products(
     redelivered sync is harmless, and it resumes after the last batch saved.
     """
     settings = current_settings()
-    fresh = fix_scope(
-        delivery.job_id, Product.id.in_(product_ids) if product_ids is not None else None
-    )
-    job = db.session.get(Job, delivery.job_id)
-    tally, total = Tally() if fresh else Tally.from_result(job.result), job.progress_total
-    db.session.commit()
+    if job.checkpoint is None:
+        scope, total = fix_scope(Product.id.in_(product_ids) if product_ids is not None else None)
+        fresh: SyncPosition = {**scope, "total": total, "tally": Tally().as_checkpoint()}
+        job.commit(checkpoint=fresh, done=0, total=total)
+    position: SyncPosition = job.checkpoint
+    tally, total = Tally.from_checkpoint(position["tally"]), position["total"]
     limit = SharedRateLimit(
         settings.broker_url, settings.supplier_rate_limit, "supplier", settings.redis_timeout
     )
@@ -290,7 +177,7 @@ def sync_products(
         supplier_session(settings, deadline) as session,
         ThreadPoolExecutor(settings.supplier_concurrency) as pool,
     ):
-        while batch := _next_batch(delivery.job_id, product_ids, settings.supplier_batch_size):
+        while batch := _next_batch(position, product_ids, settings.supplier_batch_size):
             results = list(pool.map(fetch, [sku for _, sku in batch]))
             # The checkpoint moves past the products tried before the first one that was not
             # (or that could not connect, once the breaker is open: those are tried again).
@@ -300,7 +187,7 @@ def sync_products(
             tally.add(tried)
             if cut:
                 offers = [result for result in tried if isinstance(result, Offer)]
-                _save_batch(delivery, offers, batch[cut - 1][0], tally)
+                position = _save_batch(job, offers, position, batch[cut - 1][0], tally)
             if cut < len(results):
                 reason = unreachable if breaker.open else results[cut]
                 raise SyncStopped(
@@ -309,7 +196,7 @@ def sync_products(
                 )
     if tally.failed:
         # Those products are behind the checkpoint: a retry goes over them all again.
-        reset_scope(delivery.job_id)
+        job.commit(checkpoint=None)
         more = " …" if tally.failed > len(tally.failed_skus) else ""
         raise SupplierError(
             f"{tally.failed} of {total} products could not be synced: "
@@ -318,11 +205,10 @@ def sync_products(
     return tally.as_result()
 
 
-@shared_task(name="tasks.sync_products", bind=True)
-def sync_products_task(self: Any, product_ids: list[int] | None = None) -> dict[str, Any]:
+@job_task(name="tasks.sync_products", autoretry_for=DEPENDENCY_ERRORS)
+def sync_products_task(job: JobContext, product_ids: list[int] | None = None) -> dict[str, int]:
+    """Bring products' price and stock in line with the supplier's API (all when no ids)."""
     settings = current_settings()
     # Calls in flight at the deadline end within their timeouts, before the soft time limit.
-    deadline = self.soft_deadline - (
-        settings.supplier_connect_timeout + settings.supplier_read_timeout
-    )
-    return sync_products(self.delivery, product_ids, deadline)
+    deadline = job.deadline - (settings.supplier_connect_timeout + settings.supplier_read_timeout)
+    return sync_products(job, product_ids, deadline)
