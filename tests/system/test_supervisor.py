@@ -7,9 +7,8 @@ import signal
 import psutil
 import pytest
 
-from devstack.process_group import ProcessGroup
 from devstack.supervisor import RestartPolicy, Supervisor
-from devstack.waiting import wait_until
+from local_servers import ProcessGroup, wait_until
 
 pytestmark = pytest.mark.system
 
