@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from devstack.servers import Server, free_port, start_postgres, start_redis, wait_until
+from local_servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import func, select, text
 
 from bench.harness import Row, Servers, percentile, timed, worker
-from devstack.servers import create_database
+from local_servers import create_database
 from tasks.extensions import db
 from tasks.jobs import publish_job, start_job
 from tasks.models import Job, JobState

@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 import redis
 
 from bench.harness import ROOT, Row, Servers, percentile, start
-from devstack.servers import answers, free_port, wait_until
+from local_servers import answers, free_port, wait_until
 from tasks.api_keys import create_key
 from web import create_app
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text, update
 from bench.harness import Row, Servers, timed, worker
 from bench.tasks_path import PLAIN_OPTIONS, STACK_OPTIONS
 from devstack import supplier as supplier_stand_in
-from devstack.servers import free_port
+from local_servers import free_port
 from tasks import database
 from tasks.extensions import db
 from tasks.jobs import start_job

@@ -1,1 +1,2 @@
-"""Development tooling: the stack as local processes (`make run`) and the servers the tests use."""
+"""`make run`: the stack as local processes, kept running, and its supplier stand-in. The
+servers it starts are local_servers'."""

@@ -19,16 +19,17 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
-from devstack.servers import (
+from devstack.supervisor import Supervisor
+from local_servers import (
+    ProcessGroup,
     Server,
     ServerError,
     answers,
     ensure_port_free,
     start_postgres,
     start_redis,
+    wait_until,
 )
-from devstack.supervisor import Supervisor
-from local_servers import ProcessGroup, wait_until
 from tasks.api_keys import create_key, find_key
 from tasks.app import create_app
 from tasks.settings import Settings

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from sqlalchemy import Engine, create_engine, text
 
-from devstack.servers import free_port
+from local_servers import free_port
 from tasks import database
 from tasks.extensions import db
 from tasks.settings import Settings

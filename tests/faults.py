@@ -6,7 +6,7 @@ from contextlib import contextmanager, suppress
 
 import psutil
 
-from devstack.servers import wait_until
+from local_servers import wait_until
 
 
 @contextmanager

@@ -59,7 +59,7 @@ def start_worker(
     database_url: str, redis_url: str, scratch: Path, name: str, **settings: str
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """A real Celery worker process, started by the worker service's own start script."""
-    from devstack.servers import wait_until
+    from local_servers import wait_until
 
     log = scratch / f"{name}.log"
     process = start(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from devstack.servers import create_database, free_port, start_postgres, start_redis
+from local_servers import create_database, free_port, start_postgres, start_redis
 
 POSTGRES_IMAGE = os.environ.get("TEST_POSTGRES_IMAGE", "postgres:18-alpine")
 REDIS_IMAGE = os.environ.get("TEST_REDIS_IMAGE", "redis:7-alpine")

@@ -2,7 +2,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from devstack.servers import wait_until
+from local_servers import wait_until
 
 
 def wait_for_job(client: FlaskClient, location: str, states: set[str], timeout: float = 30) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from devstack.servers import answers, free_port, wait_until
+from local_servers import answers, free_port, wait_until
 from tests import processes
 
 

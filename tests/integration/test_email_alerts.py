@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from devstack.servers import wait_until
+from local_servers import wait_until
 from tasks.extensions import db
 from tasks.models import OutboxMessage, Product
 from tasks.settings import current_settings

@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.servers import free_port
+from local_servers import free_port
 from tests.settings import PROMISED_DEADLINES, settings_for
 from web import create_app
 

@@ -1,6 +1,6 @@
 import pytest
 
-from devstack.servers import wait_until
+from local_servers import wait_until
 from tasks.settings import current_settings
 from tests import processes
 from tests.auth import keyed_client

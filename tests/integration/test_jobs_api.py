@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from devstack.servers import free_port
+from local_servers import free_port
 from tasks import very_slow_add
 from tasks.extensions import db
 from tasks.jobs import start_job

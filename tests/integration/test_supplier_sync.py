@@ -7,7 +7,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from devstack.servers import wait_until
+from local_servers import wait_until
 from tasks.extensions import db
 from tasks.models import Product
 from tasks.settings import current_settings

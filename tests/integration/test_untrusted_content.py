@@ -8,7 +8,7 @@ import uuid
 import pytest
 from kombu import Connection, Exchange, Producer
 
-from devstack.servers import wait_until
+from local_servers import wait_until
 from tasks.settings import current_settings
 
 pytestmark = pytest.mark.integration

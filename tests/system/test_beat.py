@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from devstack.servers import wait_until
+from local_servers import wait_until
 from tasks.extensions import db
 from tasks.models import Job
 from tests import processes

@@ -13,7 +13,7 @@ import pytest
 import requests
 from flask_migrate import upgrade
 
-from devstack.servers import Server, free_port, start_postgres, start_redis, wait_until
+from local_servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks import very_slow_add
 from tasks.extensions import db
 from tasks.jobs import publish_job

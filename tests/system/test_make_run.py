@@ -19,8 +19,8 @@ import pytest
 import redis
 import requests
 
-from devstack.servers import free_port, wait_until
 from devstack.supplier import offer
+from local_servers import free_port, wait_until
 from tests import processes
 from tests.auth import KeyedHttp
 

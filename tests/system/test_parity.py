@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from devstack.servers import answers, free_port, start_redis, wait_until
+from local_servers import answers, free_port, start_redis, wait_until
 from tests import processes
 from tests.auth import keyed_client
 from tests.deploy.files import ROOT, compose, heroku

@@ -6,7 +6,7 @@ import signal
 import pytest
 import redis as redis_client
 
-from devstack.servers import free_port, start_redis, wait_until
+from local_servers import free_port, start_redis, wait_until
 from tests import processes
 from tests.auth import keyed_client
 from tests.faults import paused

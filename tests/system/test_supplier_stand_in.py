@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from devstack.servers import answers, free_port, wait_until
+from local_servers import answers, free_port, wait_until
 from tests import processes
 
 pytestmark = pytest.mark.system

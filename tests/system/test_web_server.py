@@ -16,7 +16,7 @@ import requests
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
-from devstack.servers import free_port, start_postgres, wait_until
+from local_servers import free_port, start_postgres, wait_until
 from tasks.extensions import db
 from tasks.models import Job, Product
 from tests.auth import keyed_session, make_key, with_authorization

