@@ -382,12 +382,74 @@ def test_odd_but_storable_unicode_round_trips(client, text):
 
 @pytest.mark.parametrize(
     "query",
-    ["page=1&page=2", "per_page=100", "page=2147483647&per_page=100", "page=+1", "colour=red"],
+    ["per_page=100", "page=2147483647&per_page=100", "page=+1", "colour=red", "colour=a&colour=b"],
 )
 @pytest.mark.parametrize("path", ["/products", "/jobs"])
 def test_odd_but_valid_queries_answer(client, product_id, path, query):
     response = client.get(f"{path}?{query}")
     assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("page=1&page=2", ["page"]),
+        ("per_page=1&per_page=x", ["per_page"]),
+        ("per_page=5&page=1&per_page=5&page=1", ["page", "per_page"]),
+        ("state=queued&state=dead", ["state"]),
+    ],
+)
+def test_a_single_valued_parameter_given_twice_is_a_400_naming_it(client, query, named):
+    path = "/jobs" if "state" in query else "/products"
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert sorted(assert_error_shape(response)["fields"]) == named
+
+
+# Digits of other scripts, which Python's int() and uuid.UUID() take for ASCII ones.
+NOT_ASCII_DIGITS = {
+    "arabic-indic": "\u0661",
+    "devanagari": "\u0967",
+    "fullwidth": "\uff11",
+    "mathematical": "\U0001d7cf",
+}
+
+
+@pytest.mark.parametrize("digit", NOT_ASCII_DIGITS.values(), ids=NOT_ASCII_DIGITS.keys())
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_a_product_id_in_digits_of_another_script_is_no_product(app, client, digit, method):
+    created = client.post("/products", json=PRODUCT).get_json()["id"]
+    assert created == 1
+    before = snapshot(app)
+    response = getattr(client, method)(f"/products/{digit}", json=PRODUCT)
+    assert response.status_code == 404
+    assert_error_shape(response)
+    assert snapshot(app) == before
+    for path in (f"/products/{digit}/alerts", f"/products/{digit}/sync"):
+        assert client.post(path, json={}).status_code == 404
+
+
+@pytest.mark.parametrize("digit", NOT_ASCII_DIGITS.values(), ids=NOT_ASCII_DIGITS.keys())
+def test_query_numbers_in_digits_of_another_script_are_a_400(client, digit):
+    for query in (f"page={digit}", f"per_page={digit}", f"page=1{digit}"):
+        response = client.get(f"/products?{query}")
+        assert response.status_code == 400, query
+        assert set(assert_error_shape(response)["fields"]) == {query.split("=")[0]}
+
+
+def test_a_job_id_in_digits_of_another_script_is_no_job(app, client):
+    job = client.post("/jobs/slow-add", json={"a": 1, "b": 2}).get_json()["id"]
+    # The same id, its ASCII digits swapped for fullwidth ones: uuid.UUID() reads it.
+    lookalike = "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in job)
+    before = snapshot(app)
+    for response in (
+        client.get(f"/jobs/{lookalike}"),
+        client.delete(f"/jobs/{lookalike}"),
+        client.post(f"/jobs/{lookalike}/retry"),
+    ):
+        assert response.status_code == 404
+        assert assert_error_shape(response)["code"] == "not_found"
+    assert snapshot(app) == before
 
 
 def test_money_that_fits_the_column_is_kept_exactly(client):

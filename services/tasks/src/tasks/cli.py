@@ -41,10 +41,10 @@ def _line(job: Job) -> str:
 
 
 def _job(job_id: str) -> Job:
-    job = find_job(job_id)
-    if job is None:
-        raise click.ClickException(f"no job {job_id}")
-    return job
+    try:
+        return find_job(job_id)
+    except JobNotFound as error:
+        raise click.ClickException(str(error)) from None
 
 
 @jobs_cli.command("list")

@@ -109,12 +109,22 @@ def publish_job(job: Job) -> None:
         raise BrokerUnavailable("the job queue is unavailable; nothing was started") from error
 
 
-def find_job(job_id: str) -> Job | None:
+def parse_job_id(text: str) -> uuid.UUID:
+    """The job id `text` spells (hex digits in ASCII only: uuid.UUID would take other
+    scripts' digits too); JobNotFound for anything else."""
     try:
-        key = uuid.UUID(job_id)
+        if text.isascii():
+            return uuid.UUID(text)
     except ValueError:
-        return None
-    return db.session.get(Job, key)
+        pass
+    raise JobNotFound(f"no job {text}")
+
+
+def find_job(job_id: str) -> Job:
+    job = db.session.get(Job, parse_job_id(job_id))
+    if job is None:
+        raise JobNotFound(f"no job {job_id}")
+    return job
 
 
 def _conflict_or_missing(job_id: uuid.UUID, wanted: str) -> Exception:

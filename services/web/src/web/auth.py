@@ -1,18 +1,18 @@
-"""Who may do what: `Authorization: Bearer <key>`, a key's scopes, and the answers when
-they do not suffice (401 without a valid key, 403 without the scope), both in the JSON
-error shape with a WWW-Authenticate header (RFC 6750)."""
+"""Who may do what: `Authorization: Bearer <key>`, a key's scopes, and the answers when they
+do not suffice (401 without a valid key, 403 without the scope), with a WWW-Authenticate
+header (RFC 6750)."""
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import Response, g
+from flask import g
 from flask_httpauth import HTTPTokenAuth
 
 from tasks.api_keys import READ, find_key
 from tasks.models import ApiKey
 from tasks.settings import current_settings
-from web.errors import error_response
+from web.error_handler import ApiError
 
 REALM = "products"
 auth = HTTPTokenAuth(scheme="Bearer", realm=REALM)
@@ -29,31 +29,30 @@ def _scopes(key: ApiKey) -> list[str]:
 
 
 @auth.error_handler
-def _refused(status: int) -> tuple[Response, int]:
-    scope = g.get("required_scope")
+def _refused(status: int) -> NoReturn:
     if status == 403:
-        response, status = error_response(
-            403, "forbidden", f"this API key lacks the {scope!r} scope"
+        scope = g.get("required_scope")
+        challenge = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'
+        raise ApiError(
+            f"this API key lacks the {scope!r} scope",
+            status=403,
+            code="forbidden",
+            headers={"WWW-Authenticate": challenge},
         )
-        response.headers["WWW-Authenticate"] = (
-            f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'
-        )
-        return response, status
     if auth.get_auth() is None:
         message = "send an API key: Authorization: Bearer <key>"
         challenge = f'Bearer realm="{REALM}"'
     else:
         message = "this API key is not valid (unknown or revoked)"
         challenge = f'Bearer realm="{REALM}", error="invalid_token"'
-    response, status = error_response(401, "unauthorized", message)
-    response.headers["WWW-Authenticate"] = challenge
-    return response, status
+    raise ApiError(
+        message, status=401, code="unauthorized", headers={"WWW-Authenticate": challenge}
+    )
 
 
-def requires(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A view that needs a key with `scope`; reads (`read`) need none while
-    API_PUBLIC_READS is on. Put it above the decorators that parse the request, so that a
-    caller without a key learns that first."""
+def guard(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view that needs a key with `scope`; reads (`read`) need none while API_PUBLIC_READS
+    is on. web.openapi.Blueprint.requires applies it, with its documentation."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         guarded = auth.login_required(role=scope)(view)
@@ -65,13 +64,11 @@ def requires(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             g.required_scope = scope
             return guarded(*args, **kwargs)
 
-        # For the API's description (web.openapi.Blueprint).
-        checked.__dict__.setdefault("_apidoc", {})["scope"] = scope
         return checked
 
     return decorator
 
 
 def current_key() -> ApiKey | None:
-    """The key this request was made with, once `requires` checked it."""
+    """The key this request was made with, once `guard` checked it."""
     return auth.current_user()

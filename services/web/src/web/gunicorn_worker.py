@@ -23,6 +23,8 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
+from web.error_shape import error_body
+
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ([^\r\n]*)\r\n")
 
 
@@ -44,9 +46,7 @@ def json_error_response(status: int, reason: str, message: str) -> bytes:
     """A complete HTTP/1.1 response in the API's error shape; the connection closes after it
     (what gunicorn does after an error it answers itself)."""
     code = re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") or "error"
-    body = json.dumps(
-        {"error": {"status": status, "code": code, "message": message}}, sort_keys=True
-    ).encode()
+    body = json.dumps(error_body(status, code, message), sort_keys=True).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "Connection: close\r\n"

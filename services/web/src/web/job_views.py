@@ -1,24 +1,28 @@
+"""Jobs over HTTP: start one (`starts_job` and `accept_job`, for every endpoint that starts
+work), follow, list, retry and cancel them."""
+
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from celery import Task
 from flask import request, url_for
+from marshmallow import Schema
 from sqlalchemy import select
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest
 
 from tasks import very_slow_add
 from tasks.api_keys import JOBS, READ
-from tasks.jobs import cancel_job, find_job, retry_job, start_job
+from tasks.jobs import cancel_job, find_job, parse_job_id, retry_job, start_job
 from tasks.models import Job
-from web.auth import requires
-from web.openapi import Blueprint
-from web.payload import paginated
+from web.openapi import Blueprint, View
+from web.pagination import paginated
 from web.rate_limits import limited
 from web.schemas import JobListArgs, JobPageSchema, JobSchema, SlowAddArgs
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Background work.")
 
+Accepted = tuple[Job, int, dict[str, str]]
 IDEMPOTENCY_KEY_MAX = 200
 # The headers of a 202 that started (or replayed) a job, for the API's description.
 JOB_STARTED = {
@@ -38,24 +42,31 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def starts_jobs(view: Callable[..., Any]) -> Callable[..., Any]:
-    """An endpoint that starts a job: rate limited (web.rate_limits), and described with its
-    Idempotency-Key and what it may answer (a key reused for another request, too many
-    calls, Redis unavailable). Put it below web.auth.requires."""
-    limited_view = limited(view)
-    doc = limited_view.__dict__.setdefault("_apidoc", {})
-    doc.setdefault("errors", set()).update({409, 429})
-    doc.setdefault("manual_doc", {}).setdefault("parameters", []).append(IDEMPOTENCY_KEY)
-    return limited_view
+def starts_job(
+    blueprint: Blueprint, arguments: type[Schema] | Schema | None = None
+) -> Callable[[View], View]:
+    """An endpoint of `blueprint` that starts a job, its parts in the one order that works: a
+    key with the `jobs` scope first; then the rate limits, per that key and per client
+    address; then the request's `arguments`, if it takes any; and its answer, 202 with the
+    job, documented with its Idempotency-Key and everything else it may answer. The view
+    returns `accept_job(...)`."""
+
+    def decorator(view: View) -> View:
+        view = blueprint.response(202, JobSchema, headers=JOB_STARTED)(view)
+        if arguments is not None:
+            view = blueprint.errors(413, 415)(blueprint.arguments(arguments)(view))
+        view = blueprint.doc(parameters=[IDEMPOTENCY_KEY])(blueprint.errors(409, 429)(view))
+        return blueprint.requires(JOBS)(limited(view))
+
+    return decorator
 
 
 def accept_job(
     task: Task, arguments: dict[str, Any], with_job: Callable[[uuid.UUID], None] | None = None
-) -> tuple[Job, int, dict[str, str]]:
-    """Start `task` as a job; 202 Accepted with the job to follow at its Location.
-
-    The same Idempotency-Key returns the same job instead of starting another.
-    """
+) -> Accepted:
+    """Start `task` as a job with `arguments` (and what `with_job` writes in the same
+    transaction); 202 Accepted with the job to follow at its Location. The same
+    Idempotency-Key returns the same job instead of starting another."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= IDEMPOTENCY_KEY_MAX:
         raise BadRequest(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
@@ -66,35 +77,15 @@ def accept_job(
     return job, 202, headers
 
 
-def _job_or_404(job_id: str) -> Job:
-    job = find_job(job_id)
-    if job is None:
-        raise NotFound(f"no job {job_id}")
-    return job
-
-
-def _job_id(job_id: str) -> uuid.UUID:
-    # A string in every route of a job, so that any id is a 404 whatever the method (a
-    # uuid converter on some of them would make werkzeug answer 405 to the others).
-    try:
-        return uuid.UUID(job_id)
-    except ValueError:
-        raise NotFound(f"no job {job_id}") from None
-
-
 @bp.post("/slow-add")
-@requires(JOBS)
-@starts_jobs
-@bp.errors(413, 415)
-@bp.arguments(SlowAddArgs)
-@bp.response(202, JobSchema, headers=JOB_STARTED)
-def start_slow_add(numbers: dict[str, int]) -> tuple[Job, int, dict[str, str]]:
+@starts_job(bp, SlowAddArgs)
+def start_slow_add(numbers: dict[str, int]) -> Accepted:
     """The tutorial's point: push a slow task and answer without waiting for it."""
     return accept_job(very_slow_add, numbers)
 
 
 @bp.get("")
-@requires(READ)
+@bp.requires(READ)
 @bp.arguments(JobListArgs, location="query")
 @bp.response(200, JobPageSchema)
 def list_jobs(args: dict[str, Any]) -> dict[str, Any]:
@@ -105,29 +96,31 @@ def list_jobs(args: dict[str, Any]) -> dict[str, Any]:
     return paginated(query, args)
 
 
+# Every route of a job takes its id as a string, so that any id is a 404 whatever the
+# method (a uuid converter on some of them would make werkzeug answer 405 to the others).
 @bp.get("/<job_id>")
-@requires(READ)
+@bp.requires(READ)
 @bp.errors(404)
 @bp.response(200, JobSchema)
 def get_job(job_id: str) -> Job:
     """A job: its state, attempts, progress, and result or error."""
-    return _job_or_404(job_id)
+    return find_job(job_id)
 
 
 @bp.post("/<job_id>/retry")
-@requires(JOBS)
+@bp.requires(JOBS)
 @bp.errors(404, 409)
 @bp.response(202, JobSchema, headers={"Location": JOB_STARTED["Location"]})
-def retry(job_id: str) -> tuple[Job, int, dict[str, str]]:
+def retry(job_id: str) -> Accepted:
     """Queue a failed, dead or cancelled job again."""
-    job = retry_job(_job_id(job_id))
+    job = retry_job(parse_job_id(job_id))
     return job, 202, {"Location": url_for("jobs.get_job", job_id=job.id)}
 
 
 @bp.delete("/<job_id>")
-@requires(JOBS)
+@bp.requires(JOBS)
 @bp.errors(404, 409)
 @bp.response(200, JobSchema)
 def cancel(job_id: str) -> Job:
     """Cancel a queued or running job."""
-    return cancel_job(_job_id(job_id))
+    return cancel_job(parse_job_id(job_id))

@@ -2,9 +2,8 @@
 flask-smorest from the same marshmallow schemas that validate the requests, so the
 contract cannot drift from the code.
 
-Request bodies are read by our strict JSON reader (web.payload) and validation errors
-keep the API's error shape; flask-smorest's own error handler is not used (web.errors
-answers every error).
+Arguments are read strictly (web.strict_input) and every error keeps the API's shape:
+flask-smorest's own error handler is not used (web.error_handler answers every error).
 """
 
 from collections.abc import Callable
@@ -12,18 +11,27 @@ from http import HTTPStatus
 from typing import Any, NoReturn
 
 import flask_smorest
+from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import Flask
+from flask import Flask, Request
 from marshmallow import Schema, ValidationError, fields
 from webargs.flaskparser import FlaskParser
 
 from tasks.api_keys import READ
 from tasks.settings import current_settings
-from web.payload import json_object
+from web.auth import guard
 from web.schemas import EmailAddress, ExactDecimal
+from web.strict_input import json_object
 
 BEARER = "bearerAuth"
+# What any request can be answered: text that PostgreSQL cannot store in the query string
+# or a header (400), PostgreSQL or Redis unavailable (503).
+ANY_REQUEST_ERRORS = (400, 503)
+# What a request that needs a key can be answered.
+AUTH_ERRORS = (401, 403)
+
+View = Callable[..., Any]
 
 
 class ErrorDetail(Schema):
@@ -41,14 +49,26 @@ class ErrorSchema(Schema):
 
 
 class StrictParser(FlaskParser):
-    """webargs, reading JSON bodies as the API does (web.payload.json_object: strict JSON,
-    storable text, 415 for another media type, 413 past the limit) and reporting
-    validation errors as marshmallow does, without webargs's location level."""
+    """webargs, reading as the API does: JSON bodies strictly (web.strict_input), a query
+    parameter given twice refused unless it is a list, and validation errors reported as
+    marshmallow reports them, without webargs's location level."""
 
     DEFAULT_VALIDATION_STATUS = 400
 
-    def _raw_load_json(self, req: Any) -> Any:
+    def load_json(self, req: Request, schema: Schema) -> Any:
         return json_object()
+
+    def load_querystring(self, req: Request, schema: Schema) -> Any:
+        proxy = super().load_querystring(req, schema)
+        single = {field.data_key or name for name, field in schema.fields.items()}
+        repeated = sorted(
+            key
+            for key, values in req.args.lists()
+            if len(values) > 1 and key in single - proxy.multiple_keys
+        )
+        if repeated:
+            raise ValidationError({key: ["must be given once"] for key in repeated})
+        return proxy
 
     def handle_error(self, error: ValidationError, *_: Any, **__: Any) -> NoReturn:
         # webargs files the messages under the one location parsed: {"json": {...}}.
@@ -58,50 +78,58 @@ class StrictParser(FlaskParser):
         raise ValidationError(messages)
 
 
-# What any request can be answered: text that PostgreSQL cannot store in the query string
-# or a header (400), PostgreSQL or Redis unavailable (503).
-ANY_REQUEST_ERRORS = (400, 503)
-# What a request that needs a key can be answered.
-AUTH_ERRORS = (401, 403)
-
-
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint, parsing strictly, documenting every error an operation can
-    answer and the key scope it needs (web.auth.requires)."""
+    """flask-smorest's Blueprint, parsing strictly, with the answers and the key scope of
+    each operation documented through flask-smorest's own `doc` and `alt_response`."""
 
     ARGUMENTS_PARSER = StrictParser()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._prepare_doc_cbks.append(self._prepare_errors_and_security_doc)
-
-    @staticmethod
-    def errors(*statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def errors(self, *statuses: int) -> Callable[[View], View]:
         """Document the error statuses the view answers, besides those of every request
-        and of the scope it requires."""
+        and of the scope it requires (ErrorsPlugin)."""
 
-        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-            view.__dict__.setdefault("_apidoc", {}).setdefault("errors", set()).update(statuses)
+        def decorator(view: View) -> View:
+            for status in statuses:
+                view = self.alt_response(status, response=HTTPStatus(status).name)(view)
             return view
 
         return decorator
 
-    @staticmethod
-    def _prepare_errors_and_security_doc(
-        doc: dict[str, Any], doc_info: dict[str, Any], *, app: Flask, **_: Any
-    ) -> dict[str, Any]:
-        statuses = {*ANY_REQUEST_ERRORS, *doc_info.get("errors", ())}
-        if scope := doc_info.get("scope"):
-            public = scope == READ and current_settings(app).api_public_reads
-            # An empty requirement: no key needed at all.
-            doc["security"] = [{}, {BEARER: [scope]}] if public else [{BEARER: [scope]}]
-            if not public:
+    def requires(self, scope: str) -> Callable[[View], View]:
+        """A view that needs a key with `scope` (web.auth.guard), documented so. Put it above
+        the decorators that parse the request, so that a caller without a key learns that
+        first."""
+
+        def decorator(view: View) -> View:
+            return self.doc(security=[{BEARER: [scope]}])(guard(scope)(view))
+
+        return decorator
+
+
+class ErrorsPlugin(BasePlugin):
+    """Lists with every operation the errors any request may get (400, 503) and, by the key
+    it needs, 401 and 403; reads need none while API_PUBLIC_READS is on."""
+
+    def __init__(self, public_reads: bool) -> None:
+        self.public_reads = public_reads
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **_: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            statuses = set(ANY_REQUEST_ERRORS)
+            security = operation.get("security")
+            if security == [{BEARER: [READ]}] and self.public_reads:
+                # An empty requirement: no key needed at all.
+                operation["security"] = [{}, *security]
+            elif security:
                 statuses.update(AUTH_ERRORS)
-        responses = doc.setdefault("responses", {})
-        for status in sorted(statuses):
-            # The responses flask-smorest registers for every status, with ERROR_SCHEMA.
-            responses.setdefault(status, HTTPStatus(status).name)
-        return doc
+            responses = operation.setdefault("responses", {})
+            documented = {str(status) for status in responses}
+            for status in sorted(statuses):
+                if str(status) not in documented:
+                    # A response flask-smorest registers for every status, with ERROR_SCHEMA.
+                    responses[status] = HTTPStatus(status).name
 
 
 class Api(flask_smorest.Api):
@@ -110,7 +138,7 @@ class Api(flask_smorest.Api):
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self) -> None:
-        """web.errors answers every error, in the API's shape."""
+        """web.error_handler answers every error, in the API's shape."""
 
 
 def openapi_config() -> dict[str, Any]:
@@ -150,8 +178,13 @@ def _schema_name(schema: Any) -> str:
 
 def create_api(app: Flask) -> Api:
     app.config.update(openapi_config())
-    plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
-    api = Api(app, spec_kwargs={"marshmallow_plugin": plugin})
+    api = Api(
+        app,
+        spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+            "extra_plugins": [ErrorsPlugin(current_settings(app).api_public_reads)],
+        },
+    )
     api.register_field(ExactDecimal, "string", "decimal")
     api.register_field(EmailAddress, "string", "email")
     return api

@@ -4,22 +4,20 @@ from flask import Response, url_for
 from psycopg2.errors import UniqueViolation
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import Conflict, NotFound
 
-from tasks.api_keys import JOBS, READ, WRITE
+from tasks.api_keys import READ, WRITE
+from tasks.errors import Conflict, NotFound
 from tasks.extensions import db
 from tasks.models import Product
 from tasks.work.email_alerts import outbox_alerts, send_product_alert
 from tasks.work.price_changes import apply_price_change_task
 from tasks.work.supplier_sync import sync_products_task
-from web.auth import requires
-from web.job_views import JOB_STARTED, accept_job, starts_jobs
+from web.job_views import Accepted, accept_job, starts_job
 from web.openapi import Blueprint
-from web.payload import paginated
+from web.pagination import paginated
 from web.schemas import (
     INT4_MAX,
     AlertArgs,
-    JobSchema,
     PageArgs,
     PriceChangeArgs,
     ProductPageSchema,
@@ -36,9 +34,10 @@ BODY_ERRORS = (413, 415)
 def _product_or_404(product_id: int) -> Product:
     # products.id is an INTEGER: a larger id is no product, rather than a number PostgreSQL
     # refuses. (In the route, int(max=...) would make werkzeug answer 405 to PUT and DELETE.)
-    if product_id > INT4_MAX:
+    product = db.session.get(Product, product_id) if product_id <= INT4_MAX else None
+    if product is None:
         raise NotFound(f"no product {product_id}")
-    return db.get_or_404(Product, product_id, description=f"no product {product_id}")
+    return product
 
 
 def _commit_product(product: Product) -> None:
@@ -60,7 +59,7 @@ def _update(product_id: int, changes: dict[str, Any]) -> Product:
 
 
 @bp.get("")
-@requires(READ)
+@bp.requires(READ)
 @bp.arguments(PageArgs, location="query")
 @bp.response(200, ProductPageSchema)
 def list_products(args: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def list_products(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("")
-@requires(WRITE)
+@bp.requires(WRITE)
 @bp.errors(409, *BODY_ERRORS)
 @bp.arguments(ProductSchema)
 @bp.response(201, ProductSchema, headers={"Location": {"schema": {"type": "string"}}})
@@ -82,7 +81,7 @@ def create_product(fields: dict[str, Any]) -> tuple[Product, dict[str, str]]:
 
 
 @bp.get(f"/{PRODUCT_ID}")
-@requires(READ)
+@bp.requires(READ)
 @bp.errors(404)
 @bp.response(200, ProductSchema)
 def get_product(product_id: int) -> Product:
@@ -90,7 +89,7 @@ def get_product(product_id: int) -> Product:
 
 
 @bp.put(f"/{PRODUCT_ID}")
-@requires(WRITE)
+@bp.requires(WRITE)
 @bp.errors(404, 409, *BODY_ERRORS)
 @bp.arguments(ProductSchema)
 @bp.response(200, ProductSchema)
@@ -100,7 +99,7 @@ def replace_product(fields: dict[str, Any], product_id: int) -> Product:
 
 
 @bp.patch(f"/{PRODUCT_ID}")
-@requires(WRITE)
+@bp.requires(WRITE)
 @bp.errors(404, 409, *BODY_ERRORS)
 @bp.arguments(ProductSchema(partial=True))
 @bp.response(200, ProductSchema)
@@ -110,7 +109,7 @@ def update_product(changes: dict[str, Any], product_id: int) -> Product:
 
 
 @bp.delete(f"/{PRODUCT_ID}")
-@requires(WRITE)
+@bp.requires(WRITE)
 @bp.errors(404)
 @bp.response(204)
 def delete_product(product_id: int) -> Response:
@@ -120,23 +119,16 @@ def delete_product(product_id: int) -> Response:
 
 
 @bp.post("/price-changes")
-@requires(JOBS)
-@starts_jobs
-@bp.errors(*BODY_ERRORS)
-@bp.arguments(PriceChangeArgs)
-@bp.response(202, JobSchema, headers=JOB_STARTED)
-def start_price_change(change: dict[str, Any]) -> tuple[Any, int, dict[str, str]]:
+@starts_job(bp, PriceChangeArgs)
+def start_price_change(change: dict[str, Any]) -> Accepted:
     """Change the price of every product matching the filter, in the background."""
     return accept_job(apply_price_change_task, change)
 
 
 @bp.post(f"/{PRODUCT_ID}/alerts")
-@requires(JOBS)
-@starts_jobs
-@bp.errors(404, *BODY_ERRORS)
-@bp.arguments(AlertArgs)
-@bp.response(202, JobSchema, headers=JOB_STARTED)
-def start_alert(alert: dict[str, Any], product_id: int) -> tuple[Any, int, dict[str, str]]:
+@starts_job(bp, AlertArgs)
+@bp.errors(404)
+def start_alert(alert: dict[str, Any], product_id: int) -> Accepted:
     """Email recipients about a product; the messages are in the outbox before this answers."""
     product = _product_or_404(product_id)
     if "\r" in product.name or "\n" in product.name:
@@ -152,20 +144,16 @@ def start_alert(alert: dict[str, Any], product_id: int) -> tuple[Any, int, dict[
 
 
 @bp.post("/sync")
-@requires(JOBS)
-@starts_jobs
-@bp.response(202, JobSchema, headers=JOB_STARTED)
-def start_sync_all() -> tuple[Any, int, dict[str, str]]:
+@starts_job(bp)
+def start_sync_all() -> Accepted:
     """Bring every product's price and stock in line with the supplier's API."""
     return accept_job(sync_products_task, {"product_ids": None})
 
 
 @bp.post(f"/{PRODUCT_ID}/sync")
-@requires(JOBS)
-@starts_jobs
+@starts_job(bp)
 @bp.errors(404)
-@bp.response(202, JobSchema, headers=JOB_STARTED)
-def start_sync_one(product_id: int) -> tuple[Any, int, dict[str, str]]:
+def start_sync_one(product_id: int) -> Accepted:
     """Bring one product in line with the supplier's API."""
     _product_or_404(product_id)
     return accept_job(sync_products_task, {"product_ids": [product_id]})

@@ -1,21 +1,33 @@
 """Rate limits on the endpoints that start work: per API key and per client address, counted
 by Flask-Limiter in the same Redis as the jobs (a moving window, shared by every web
-process). Past a limit: 429 with Retry-After, in the API's error shape (web.errors)."""
+process). Past a limit: 429 with Retry-After."""
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import Flask, Response, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask import Flask, request
+from flask_limiter import Limiter, RequestLimit
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tasks.settings import current_settings
 from web.auth import current_key
-from web.errors import error_response
+from web.error_handler import ApiError
 
-limiter = Limiter(key_func=lambda: request.remote_addr or "unknown")
+
+def _too_many(limit: RequestLimit) -> NoReturn:
+    # When the window lets a call in again (one more Redis round trip, on a 429 only).
+    wait = max(int(limit.reset_at - time.time()), 1)
+    raise ApiError(
+        f"too many jobs started: at most {limit.limit}; slow down",
+        status=429,
+        code="too_many_requests",
+        retry_after=wait,
+    )
+
+
+limiter = Limiter(key_func=lambda: request.remote_addr or "unknown", on_breach=_too_many)
 
 
 def _per_key() -> str:
@@ -33,20 +45,9 @@ per_address = limiter.shared_limit(
 
 
 def limited(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Count a call of `view` in both buckets. Put it below web.auth.requires: the key it
-    counts by is the one `requires` checked."""
+    """Count a call of `view` in both buckets. Inside web.auth.guard: the key it counts by
+    is the one the guard checked (web.job_views.starts_job puts them in that order)."""
     return per_address(per_key(view))
-
-
-def _too_many_requests(error: RateLimitExceeded) -> tuple[Response, int]:
-    response, status = error_response(
-        429, "too_many_requests", f"too many jobs started: at most {error.description}; slow down"
-    )
-    # When the window lets a call in again (one more Redis round trip, on a 429 only).
-    breached = limiter.current_limit
-    wait = breached.reset_at - time.time() if breached is not None else 1
-    response.headers["Retry-After"] = str(max(int(wait), 1))
-    return response, status
 
 
 def register(app: Flask) -> None:
@@ -63,9 +64,8 @@ def register(app: Flask) -> None:
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_KEY_PREFIX="api",
         # Reading the window for X-RateLimit-* headers would cost every response a Redis
-        # round trip; a 429 gets its Retry-After from _too_many_requests.
+        # round trip; a 429 gets its Retry-After from _too_many.
         RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_SWALLOW_ERRORS=False,
     )
     limiter.init_app(app)
-    app.register_error_handler(RateLimitExceeded, _too_many_requests)

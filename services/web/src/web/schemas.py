@@ -1,7 +1,9 @@
+import re
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from email_validator import EmailNotValidError, validate_email
+from flask_marshmallow import Marshmallow
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -12,10 +14,12 @@ from marshmallow import (
     validates,
     validates_schema,
 )
+from werkzeug.routing import IntegerConverter
 
 from tasks.models import Job, JobState, Product
 from tasks.settings import current_settings
-from web.extensions import ma
+
+ma = Marshmallow()
 
 # The largest value of a NUMERIC(12, 2) column (products.price).
 MONEY_MAX = Decimal("9999999999.99")
@@ -56,6 +60,27 @@ def _fits(number: Decimal, places: int) -> bool:
     return beyond <= 0 or not any(digits[-beyond:])
 
 
+_ASCII_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+
+
+class AsciiIntegerConverter(IntegerConverter):
+    """werkzeug's `int` path converter, for ASCII digits only (its own takes Arabic-Indic ones)."""
+
+    regex = r"[0-9]+"
+
+
+class QueryInteger(fields.Integer):
+    """An integer given as text (a query parameter): ASCII digits only, with an optional sign
+    and blanks around. Python's int() would also take other scripts' digits."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid integer."}
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 class EmailAddress(fields.String):
     """An address as email-validator reads it (the syntax of RFC 5321 and 5322, no DNS
     lookups), in its normalised form. No line breaks can get through into a header."""
@@ -91,7 +116,7 @@ class ProductSchema(ma.SQLAlchemyAutoSchema):
 
 
 def page_of(schema: type[Schema], name: str) -> type[Schema]:
-    """The schema of one page of a list of `schema` items (web.payload.paginated)."""
+    """The schema of one page of a list of `schema` items (web.pagination.paginated)."""
     return Schema.from_dict(
         {
             "items": fields.List(fields.Nested(schema), required=True),
@@ -112,8 +137,8 @@ class PageArgs(Schema):
         unknown = EXCLUDE
 
     # Query strings are text: not strict. Bounded, so the OFFSET fits a bigint.
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=INT4_MAX))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=INT4_MAX))
+    per_page = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class JobListArgs(PageArgs):

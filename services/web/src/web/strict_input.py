@@ -1,17 +1,16 @@
-"""What the API takes from a request: JSON bodies, parsed strictly, and only text that
-PostgreSQL can store. Bad input is a 400 that names what is wrong, never a 500."""
+"""What the API takes from a request: JSON parsed strictly (Flask's own app.json, our
+provider), bodies within MAX_CONTENT_LENGTH however they are sent, and only text PostgreSQL
+can store. Bad input is a 4xx that names what is wrong, never a 500."""
 
 import json
 import re
 from decimal import Decimal
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Request, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
-from sqlalchemy import Select
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
-
-from tasks.extensions import db
 
 # Text PostgreSQL cannot store: NUL (text and jsonb refuse it) and lone surrogates, which
 # have no UTF-8 form. JSON gives them as escapes ("\u0000", "\ud800") and Python's JSON
@@ -22,48 +21,20 @@ UNSTORABLE = "must not contain NUL characters or lone surrogates"
 MAX_REPORTED = 20
 
 
-def json_object() -> dict[str, Any]:
-    """The request body as a JSON object: 415 for another media type, 400 for anything else."""
-    if not request.is_json:
-        raise UnsupportedMediaType("send the request body as application/json")
-    body = parse_json(_body())
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    if errors := unstorable_text(body):
-        raise ValidationError(errors)
-    return body
-
-
-def _body() -> bytes:
-    """The request body; 413 past MAX_CONTENT_LENGTH, whether it was announced by its
-    Content-Length or streamed (Transfer-Encoding: chunked)."""
-    data = request.get_data()
-    limit = request.max_content_length
-    # werkzeug reads a streamed body up to the limit and stops there without looking for
-    # more (LimitedStream.readall), so a longer one would arrive cut short and fail as bad
-    # JSON (400), or worse, parse. One more byte from the server tells.
-    streamed_to_the_limit = (
-        limit is not None and request.content_length is None and len(data) >= limit
-    )
-    if streamed_to_the_limit and request.input_stream.read(1):
-        raise RequestEntityTooLarge()
-    return data
-
-
-def parse_json(data: bytes) -> Any:
-    """Strict JSON (RFC 8259): no NaN or Infinity, no duplicate keys, and numbers with a
+class StrictJSONProvider(DefaultJSONProvider):
+    """JSON as RFC 8259 has it: no NaN or Infinity, no duplicate keys, and numbers with a
     fraction or exponent as exact Decimals, so 1e-400 is not quietly 0."""
-    try:
-        return json.loads(
-            data,
-            parse_float=Decimal,
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_unique_keys,
-        )
-    except RecursionError:
-        raise BadRequest("the request body is nested too deeply") from None
-    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
-        raise BadRequest(f"the request body is not valid JSON: {error}") from None
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return json.loads(
+                s,
+                parse_float=Decimal,
+                parse_constant=_refuse_constant,
+                object_pairs_hook=_unique_keys,
+            )
+        except RecursionError:
+            raise ValueError("it is nested too deeply") from None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -77,6 +48,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate key {key!r}")
         seen.add(key)
     return dict(pairs)
+
+
+class ApiRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None:
+            raise UnsupportedMediaType("send the request body as application/json")
+        raise BadRequest(f"the request body is not valid JSON: {e}")
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object of storable text: 415 for another media type, 400
+    for anything else."""
+    body = request.get_json()
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    if errors := unstorable_text(body):
+        raise ValidationError(errors)
+    return body
 
 
 def unstorable_text(value: Any) -> dict[Any, Any]:
@@ -112,12 +101,10 @@ def _set_error(errors: dict[Any, Any], path: tuple[Any, ...]) -> None:
 
 
 def _refuse_unstorable_query_and_headers() -> None:
-    """Before every request: the query string and the headers hold storable text only.
-
-    A query string cannot carry lone surrogates (werkzeug decodes it with replacement
-    characters) but can carry NUL as %00; HTTP forbids NUL in header values (RFC 9110
-    section 5.5), which gunicorn enforces and the test client does not.
-    """
+    """The query string and the headers hold storable text only. A query string cannot carry
+    lone surrogates (werkzeug decodes it with replacement characters) but can carry NUL as
+    %00; HTTP forbids NUL in header values (RFC 9110 section 5.5), which gunicorn enforces
+    and the test client does not."""
     errors: dict[Any, Any] = {}
     for key, value in request.args.items(multi=True):
         if _UNSTORABLE.search(key) or _UNSTORABLE.search(value):
@@ -129,18 +116,20 @@ def _refuse_unstorable_query_and_headers() -> None:
             raise BadRequest(f"header {name} {UNSTORABLE}")
 
 
-def paginated(query: Select[Any], args: dict[str, Any]) -> dict[str, Any]:
-    """One page of `query` (args from PageArgs) and where it stands in the whole, for a
-    page schema (web.schemas.page_of) to dump."""
-    page = db.paginate(query, page=args["page"], per_page=args["per_page"], error_out=False)
-    return {
-        "items": page.items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": page.total,
-        "pages": page.pages,
-    }
+def _refuse_streamed_body_over_limit() -> None:
+    """413 for a body over MAX_CONTENT_LENGTH sent without a Content-Length (chunked), as for
+    one that announces it. werkzeug reads such a body up to the limit and stops there without
+    looking for more, so a longer one would arrive cut short and fail as bad JSON (400), or
+    worse, parse: one more byte from the server tells."""
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None:
+        return
+    if len(request.get_data()) >= limit and request.input_stream.read(1):
+        raise RequestEntityTooLarge()
 
 
 def register(app: Flask) -> None:
+    app.json = StrictJSONProvider(app)
+    app.request_class = ApiRequest
     app.before_request(_refuse_unstorable_query_and_headers)
+    app.before_request(_refuse_streamed_body_over_limit)
