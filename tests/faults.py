@@ -1,4 +1,5 @@
-"""Faults to attack the stack with: a server that hangs (SIGSTOP), for as long as asked."""
+"""Faults to attack the stack with: a server that hangs (SIGSTOP), for as long as asked, or
+dies outright (SIGKILL)."""
 
 import time
 from collections.abc import Iterator
@@ -34,3 +35,15 @@ def lasting(seconds: float) -> None:
     a lock's timeout), not a stand-in for waiting on something to happen."""
     until = time.monotonic() + seconds
     wait_until(lambda: time.monotonic() >= until, seconds + 5, f"{seconds:g}s to pass")
+
+
+def killed(pid: int) -> None:
+    """SIGKILL a server (process `pid`) and every process it started, and wait until all are
+    gone (a PostgreSQL restarted over a backend of its last life refuses to start)."""
+    main = psutil.Process(pid)
+    family = [main, *main.children(recursive=True)]
+    for process in family:
+        with suppress(psutil.NoSuchProcess):
+            process.kill()
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, f"still alive after SIGKILL: {alive}"

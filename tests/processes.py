@@ -25,6 +25,8 @@ def service_environment(database_url: str, redis_url: str, **extra: str) -> dict
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         PYTHONUNBUFFERED="1",
+        # Job types of the tests' own (tests/outside_jobs.py), for CELERY_IMPORTS to name.
+        PYTHONPATH=str(ROOT),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     env.update(extra)

@@ -16,12 +16,13 @@ from flask_migrate import upgrade
 from local_servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks import very_slow_add
 from tasks.extensions import db
-from tasks.jobs import publish_job
+from tasks.jobs import publish_job, start_job
 from tasks.models import Job
 from tasks.settings import Settings
 from tests import processes
 from tests.auth import KeyedHttp, keyed_session
-from tests.faults import lasting, paused
+from tests.faults import killed, lasting, paused
+from tests.outside_jobs import take_steps
 from tests.settings import PROMISED_DEADLINES, settings_for
 from tests.web_server import web_server
 from web import create_app
@@ -40,6 +41,7 @@ WORKER_SETTINGS = {
     "RETRY_MAX_ATTEMPTS": "20",
     "BEAT_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
     "BEAT_REQUEUE_INTERVAL": "1",
+    "CELERY_IMPORTS": "tests.outside_jobs",
 }
 
 
@@ -64,7 +66,8 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     """Its own PostgreSQL and Redis (the session's are shared and must not be paused), the
     web process, a worker and beat, each started by its own start script."""
     scratch = tmp_path_factory.mktemp("faults")
-    postgres = start_postgres(scratch, free_port(), "faults", durable=False)
+    # Durable, as in production: a server killed outright keeps what it committed.
+    postgres = start_postgres(scratch, free_port(), "faults", durable=True)
     redis = start_redis(scratch, free_port(), durable=False)
     settings = settings_for(postgres.url, redis.url, **PROMISED_DEADLINES)
     app = create_app(settings)
@@ -232,3 +235,34 @@ def test_a_dead_redis_is_a_quick_503_and_everything_recovers_when_it_is_back(sta
     location = post_slow_add(stack).headers["Location"]
     assert finished(stack, location)["result"] == 5
     assert stack.worker.is_running() and stack.beat.is_running()
+
+
+def test_a_job_whose_work_is_done_is_recorded_succeeded_though_postgres_dies_as_it_returns(
+    stack, tmp_path
+):
+    """PostgreSQL is killed outright at the last moment of a job's body, and restarts: the
+    job's `succeeded` entry is tried again until it lands, so the job ends succeeded, its work
+    done once (not left running, to be published again and done twice)."""
+    gate = tmp_path / "return"
+    with create_app(stack.settings).app_context():
+        job, _ = start_job(take_steps, {"steps": 1, "after": str(gate)})
+    reached = Path(f"{gate}.reached")
+    wait_until(reached.exists, 30, "the body to reach its last moment", interval=0.02)
+    port = int(stack.postgres.url.rsplit(":", 1)[1].split("/")[0])
+    killed(stack.postgres.process.pid)
+    stack.postgres.stop()
+    again = f"could not record job {job.id}'s end yet (PostgreSQL unavailable"
+    gate.touch()
+    wait_until(
+        lambda: again in stack.log("worker"),
+        30,
+        "the worker to find PostgreSQL gone and try the entry again",
+    )
+    stack.postgres = start_postgres(stack.logs, port, "faults", durable=True)
+    done = finished(stack, f"/jobs/{job.id}")
+    assert (done["state"], done["attempts"], done["result"]) == (
+        "succeeded",
+        1,
+        {"steps": 1, "delivery": 1},
+    )
+    assert reached.read_text().split() == ["1"], "the work ran more than once"

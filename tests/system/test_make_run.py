@@ -115,7 +115,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # and the .flaskenv that names the app.
     (scratch / ".env").write_text(USERS_ENV_FILE)
     (scratch / ".flaskenv").write_text((processes.ROOT / ".flaskenv").read_text())
-    env["PYTHONPATH"] = str(processes.ROOT)
     log = scratch / "run.log"
     supervisor = processes.start([sys.executable, "-m", "devstack"], env, scratch, log)
     running = Stack(

@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from tenacity import (
+    RetryCallState,
     Retrying,
-    before_sleep_log,
     retry_if_exception_type,
     stop_after_delay,
     wait_exponential_jitter,
@@ -146,11 +146,20 @@ class Ledger:
         """An entry that ends a delivery: tried again for up to `patience` seconds while
         PostgreSQL is unavailable, since the work it records is done and must not be
         done again."""
+
+        def waiting(state: RetryCallState) -> None:
+            log.warning(
+                "could not record job %s's end yet (%s); trying again in %.1fs",
+                parameters["job_id"],
+                describe(state.outcome.exception()),  # type: ignore[union-attr, arg-type]
+                state.upcoming_sleep,
+            )
+
         for attempt in Retrying(
             retry=retry_if_exception_type(DATABASE_ERRORS),
             stop=stop_after_delay(max(patience, 0)),
             wait=wait_exponential_jitter(multiplier=0.1, max=2, jitter=0.1),
-            before_sleep=before_sleep_log(log, logging.WARNING),
+            before_sleep=waiting,
             reraise=True,
         ):
             with attempt:
