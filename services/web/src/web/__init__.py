@@ -32,6 +32,7 @@ def create_app(
     from web.job_views import bp as jobs_bp
     from web.openapi import create_api
     from web.product_views import bp as products_bp
+    from web.report_views import bp as reports_bp
     from web.schemas import AsciiIntegerConverter, ma
 
     app = tasks.create_app((settings or Settings()).for_api(), import_name=__name__)
@@ -45,6 +46,6 @@ def create_app(
     for part in (request_ids, error_handler, strict_input, database_deadline, rate_limits):
         part.register(app)
     api = create_api(app)
-    for blueprint in (health_bp, products_bp, jobs_bp, *blueprints):
+    for blueprint in (health_bp, products_bp, jobs_bp, reports_bp, *blueprints):
         api.register_blueprint(blueprint)
     return app
