@@ -1,18 +1,18 @@
 """The stack's own Celery app (tasks.celery: the same configuration and task class as
-every worker), with a task that does nothing, to measure what the stack adds to a task.
+every worker), with a job that does nothing, to measure what the stack adds to a task: sent
+by start_job it is a job (its row, the ledger); sent plainly, a task that touches nothing.
 
     celery -A bench.stack worker --concurrency 2 --pool prefork
 """
 
 from typing import Any
 
-from celery import shared_task
-
+from tasks import JobContext, job_task
 from tasks.celery import app, flask_app
 
 __all__ = ["app", "flask_app", "noop"]
 
 
-@shared_task(name="bench.noop")
-def noop(**_: Any) -> None:
+@job_task(name="bench.noop")
+def noop(job: JobContext, **_: Any) -> None:
     return None
