@@ -1,5 +1,6 @@
 """The supplier's HTTP API: one product's offer, retried with backoff on errors, timeouts,
-5xx and 429 (after Retry-After), and never waiting past the caller's deadline."""
+5xx and 429 (after Retry-After), never waiting past the caller's deadline, and each call, a
+retry included, in a slot of the fleet-wide rate limit."""
 
 import time
 from collections.abc import Callable
@@ -95,7 +96,7 @@ def _last_outcome(state: RetryCallState) -> requests.Response:
 
 def supplier_session(settings: Settings) -> requests.Session:
     """Pooled connections to the supplier, SUPPLIER_CONCURRENCY of them. The session retries
-    nothing itself: fetch_offer does."""
+    nothing itself: fetch_offer does, booking a rate-limit slot for each call."""
     session = requests.Session()
     adapter = HTTPAdapter(
         max_retries=0,
@@ -114,13 +115,20 @@ def fetch_offer(
     sku: str,
     deadline: float,
 ) -> Offer | None:
-    """The supplier's price and stock for `sku`; None if the supplier does not sell it."""
-    limit.acquire(timeout=max(deadline - time.monotonic(), 0))
+    """The supplier's price and stock for `sku`; None if the supplier does not sell it.
+
+    Every call, a retry included, first books a slot of `limit`; when none is free before
+    `deadline`, RateLimitTimeout is raised and that call is not made."""
     url = f"{settings.supplier_api_url.rstrip('/')}/products/{sku}"
     timeout = (settings.supplier_connect_timeout, settings.supplier_read_timeout)
+
+    def call() -> requests.Response:
+        limit.acquire(timeout=max(deadline - time.monotonic(), 0))
+        return session.get(url, timeout=timeout)
+
     retrying = retry_policy(settings.supplier_retries, settings.supplier_backoff, deadline)
     try:
-        response: requests.Response = retrying(session.get, url, timeout=timeout)
+        response: requests.Response = retrying(call)
     except requests.ConnectionError as error:
         raise SupplierUnreachable(f"{sku}: {type(error).__name__}") from error
     except requests.RequestException as error:
