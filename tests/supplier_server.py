@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -11,8 +12,8 @@ from typing import Any
 class SupplierServer:
     def __init__(self) -> None:
         self.offers: dict[str, dict[str, Any]] = {}
-        #: Per sku, what the next requests get: "500", "503", "429:<seconds>", "slow:<seconds>",
-        #: "wait" (no answer until `gate` is set).
+        #: Per sku, what the next requests get: "500", "503", "503:<seconds>", "429:<seconds>"
+        #: (with Retry-After), "slow:<seconds>", "wait" (no answer until `gate` is set).
         self.script: dict[str, list[str]] = defaultdict(list)
         self.always: dict[str, str] = {}
         self.delay = 0.0
@@ -37,6 +38,11 @@ class SupplierServer:
 
     def requests_for(self, sku: str) -> list[float]:
         return [at for at, asked in self.arrivals if asked == sku]
+
+    def busiest_second(self) -> int:
+        """The most requests that arrived in any one second (a window sliding over them)."""
+        times = sorted(at for at, _ in self.arrivals)
+        return max((bisect_left(times, at + 1.0) - i for i, at in enumerate(times)), default=0)
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -69,8 +75,9 @@ class SupplierServer:
                     if action.startswith("slow:"):
                         time.sleep(float(action.split(":")[1]))
                         action = "ok"
-                    if action.startswith("429:"):
-                        self._reply(429, {"error": "slow down"}, {"Retry-After": action[4:]})
+                    if action.startswith(("429:", "503:")):
+                        status, retry_after = action.split(":")
+                        self._reply(int(status), {"error": "later"}, {"Retry-After": retry_after})
                     elif action in {"500", "503"}:
                         self._reply(int(action), {"error": "supplier trouble"})
                     elif sku in supplier.offers:

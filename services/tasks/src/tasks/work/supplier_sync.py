@@ -174,7 +174,7 @@ def sync_products(
         return offer
 
     with (
-        supplier_session(settings, deadline) as session,
+        supplier_session(settings) as session,
         ThreadPoolExecutor(settings.supplier_concurrency) as pool,
     ):
         while batch := _next_batch(position, product_ids, settings.supplier_batch_size):
