@@ -2,7 +2,6 @@
 Flask's examples/celery: `create_app` and `celery_init_app`, whose FlaskTask runs every task
 inside the app context."""
 
-import pkgutil
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -10,7 +9,7 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 from flask import Flask
 
-from tasks import database, work
+from tasks import database
 from tasks.celery_config import celery_config
 from tasks.cli import jobs_cli, keys_cli, products_cli, roles_cli
 from tasks.extensions import db, migrate
@@ -70,10 +69,6 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     every module of the slow work (tasks/work/, and CELERY_IMPORTS) imported."""
     celery_app = Celery(app.import_name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_config(settings))
-    celery_app.conf.imports = [
-        *(f"{work.__name__}.{module.name}" for module in pkgutil.iter_modules(work.__path__)),
-        *settings.celery_imports,
-    ]
     celery_app.flask_app = app
     celery_app.set_default()
     app.extensions["celery"] = celery_app

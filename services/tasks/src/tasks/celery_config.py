@@ -1,9 +1,15 @@
 """The Celery configuration, built from the settings: every Celery option of the stack.
 https://docs.celeryq.dev/en/stable/userguide/configuration.html"""
 
+import pkgutil
+from pathlib import Path
 from typing import Any
 
 from tasks.settings import Settings
+
+# The slow work, one module per kind: every module of this package is imported by workers,
+# named here rather than imported, so that a kind of work is added by adding its module.
+WORK_PACKAGE = Path(__file__).parent / "work"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -46,6 +52,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_enable_soft_shutdown_on_idle": True,
         "task_soft_time_limit": settings.task_soft_time_limit,
         "task_time_limit": settings.celery_task_time_limit,
+        "imports": [
+            *(f"tasks.work.{module.name}" for module in pkgutil.iter_modules([str(WORK_PACKAGE)])),
+            *settings.celery_imports,
+        ],
         # The retry policy of tasks that retry (autoretry_for) and declare no numbers of
         # their own: tasks.app.FlaskTask reads these (Celery's Task.from_config).
         "task_max_retries": settings.retry_max_attempts,
