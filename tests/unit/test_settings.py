@@ -91,7 +91,15 @@ def test_celery_accepts_json_only_and_hands_back_work_of_dead_workers():
     assert conf["accept_content"] == ["json"]
     assert conf["result_accept_content"] == ["json"]
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
-    assert conf["broker_transport_options"]["visibility_timeout"] > conf["task_time_limit"]
+    transport = conf["broker_transport_options"]
+    assert transport["visibility_timeout"] > conf["task_time_limit"]
+    # A sweep's lock outlasts a sweep interval, and one left by an outage holds messages of
+    # dead workers back far less than the visibility timeout does.
+    assert (
+        transport["unacked_restore_interval"]
+        < transport["unacked_mutex_expire"]
+        < transport["visibility_timeout"]
+    )
 
 
 def test_a_heroku_rediss_url_reaches_every_redis_client_with_its_certificate_setting():

@@ -67,6 +67,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # Sweep for messages of dead workers every 10 s (kombu's default: ~100 s).
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
+            # A sweep cut off by a Redis outage leaves its lock until it expires (kombu: 300 s).
+            # https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
+            "unacked_mutex_expire": 20,
+            # So that a sweep (3 round trips a message) ends well within that lock's expiry.
+            "unacked_restore_limit": 100,
             # Without a socket timeout a hung Redis (paused, or packets dropped) blocks a
             # publish for ever; the connect timeout alone covers only a dead one.
             **redis_timeouts("socket_timeout", "socket_connect_timeout"),
