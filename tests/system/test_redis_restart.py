@@ -234,6 +234,13 @@ def test_a_sweep_cut_off_by_redis_holds_a_dead_workers_task_back_at_most_20_seco
         wait_for_job(client, location, {"running"})
         processes.kill(worker)
         channel = broker.default_channel
+        # Should the worker have been killed in the milliseconds of a sweep of its own, its
+        # lock lasts until it expires: the sweep under test must be the one to take it.
+        wait_until(
+            lambda: not admin.exists(channel.unacked_mutex_key),
+            SWEEP_HELD_BACK_AT_MOST + 10,
+            "no sweep to hold the lock",
+        )
         sweep_cut_off_by_redis_hanging(channel, redis.process.pid)
         cut_off = time.monotonic()
         assert admin.exists(channel.unacked_mutex_key), "the sweep left no lock held"
