@@ -1,6 +1,6 @@
 """The supplier's HTTP API: one product's offer, retried with backoff on errors, timeouts,
-5xx and 429 (after Retry-After), never waiting past the caller's deadline, and each call, a
-retry included, in a slot of the fleet-wide rate limit."""
+500, 502, 503, 504 and 429 (after Retry-After), never waiting past the caller's deadline,
+and each call, a retry included, in a slot of the fleet-wide rate limit."""
 
 import time
 from collections.abc import Callable
