@@ -20,7 +20,15 @@ from tests.supplier_server import SupplierServer
 from web import create_app
 
 
+def only_unit_tests(config: pytest.Config) -> bool:
+    """Whether this run selects the unit tests alone (`-m unit`): they need no servers, so
+    it neither looks for a Docker engine nor says which servers it would use."""
+    return (config.getoption("markexpr", "") or "").strip() == "unit"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if only_unit_tests(config):
+        return
     if config.getoption("numprocesses", None) and choose()[0] == "env":
         # Every process would truncate the same tables under the others' feet.
         raise pytest.UsageError(
@@ -29,7 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
-def pytest_report_header() -> str:
+def pytest_report_header(config: pytest.Config) -> str:
+    if only_unit_tests(config):
+        return "test servers: none (-m unit)"
     choice, reason = choose()
     return f"test servers: {choice} ({reason}; TEST_SERVERS=auto|env|containers|embedded)"
 
