@@ -5,6 +5,7 @@ is not there yet. Every change of a job's state is one conditional UPDATE whose 
 the states it may leave: of concurrent requests for the same change exactly one wins.
 """
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,10 @@ IDEMPOTENT_INSERT_TRIES = 3
 # Set on the message of every task started as a job: its worker keeps the job's ledger
 # (tasks/job_task.py). A task sent otherwise (beat, `.delay()`) never touches the database.
 JOB_HEADER = "products_job"
+# A job id as the API spells it (8-4-4-4-12 hex digits), or its 32 hex digits alone.
+_JOB_ID = re.compile(
+    r"[0-9a-f]{8}(-?)[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{12}", re.ASCII | re.IGNORECASE
+)
 
 
 def start_job(
@@ -110,13 +115,11 @@ def publish_job(job: Job) -> None:
 
 
 def parse_job_id(text: str) -> uuid.UUID:
-    """The job id `text` spells (hex digits in ASCII only: uuid.UUID would take other
-    scripts' digits too); JobNotFound for anything else."""
-    try:
-        if text.isascii():
-            return uuid.UUID(text)
-    except ValueError:
-        pass
+    """The job id `text` spells (hex digits in ASCII only: uuid.UUID would also take other
+    scripts' digits, braces, "urn:uuid:", a sign or a 0x, and hyphens anywhere); JobNotFound
+    for anything else."""
+    if _JOB_ID.fullmatch(text):
+        return uuid.UUID(text)
     raise JobNotFound(f"no job {text}")
 
 
