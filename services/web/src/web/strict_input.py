@@ -83,11 +83,11 @@ def unstorable_text(value: Any) -> dict[Any, Any]:
                 reported += 1
         elif isinstance(item, dict):
             for key, child in item.items():
-                if _UNSTORABLE.search(key):
+                if not _UNSTORABLE.search(key):
+                    pending.append(((*path, key), child))
+                elif reported < MAX_REPORTED:
                     _set_error(errors, (*path, key))
                     reported += 1
-                else:
-                    pending.append(((*path, key), child))
         elif isinstance(item, list):
             pending.extend(((*path, index), child) for index, child in enumerate(item))
     return errors
