@@ -49,7 +49,7 @@ def _prefix_of(key: str) -> str | None:
     if not key.startswith(KEY_PREFIX):
         return None
     prefix, sep, secret = key.removeprefix(KEY_PREFIX).partition("_")
-    return prefix if sep and secret and len(prefix) <= 16 else None
+    return prefix if prefix and sep and secret and len(prefix) <= 16 else None
 
 
 def find_key(key: str) -> ApiKey | None:
