@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from local_servers import wait_until
 from tests import processes
 from tests.auth import keyed_client
+from tests.integration.helpers import redis_db
 from tests.outside_jobs import take_steps
 from tests.settings import settings_for
 from tests.waiting import wait_for_job
@@ -46,8 +47,8 @@ def start_steps(args: dict) -> Accepted:
 
 
 def own_app(migrated, **environ: str) -> Flask:
-    redis_url = migrated.broker_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    return create_app(settings_for(migrated.database_url, redis_url, **environ), blueprints=[bp])
+    settings = settings_for(migrated.database_url, redis_db(migrated, REDIS_DB), **environ)
+    return create_app(settings, blueprints=[bp])
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +56,9 @@ def own_worker(
     servers, migrated, worker_settings, tmp_path_factory
 ) -> Iterator[tuple[Popen[bytes], Path]]:
     """A worker on this module's Redis database that imports the job type, as a user's would."""
-    redis_url = migrated.broker_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     worker, log = processes.start_worker(
         servers.database_url,
-        redis_url,
+        redis_db(migrated, REDIS_DB),
         tmp_path_factory.mktemp("own-worker"),
         "own",
         **worker_settings,
