@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         10.0, description="Seconds to wait for the supplier's answer"
     )
     supplier_retries: Annotated[int, Field(ge=0)] = Field(
-        4, description="Retries of a supplier call (errors, timeouts, 5xx, 429)"
+        4, description="Retries of a supplier call (errors, timeouts, 500, 502-504, 429)"
     )
     supplier_backoff: Seconds = Field(
         0.5, description="First retry's delay in seconds, doubling, plus as much jitter"
