@@ -160,7 +160,8 @@ class JobTask(FlaskTask):
             log.info("task %s[%s] stopped: %s", self.name, job_id, stopped)
             raise Ignore() from None
         except (Retry, RetryNotPublished) as retry:
-            self._record(ledger.retrying, job_id, job.delivery, retry.exc, patience=patience())
+            cause = retry.exc if retry.exc is not None else retry
+            self._record(ledger.retrying, job_id, job.delivery, cause, patience=patience())
             raise
         except Ignore:
             raise
