@@ -30,7 +30,7 @@ from tasks.models import (
 # An Idempotency-Key whose job vanished meanwhile (its publish failed) is tried again.
 IDEMPOTENT_INSERT_TRIES = 3
 # Set on the message of every task started as a job: its worker keeps the job's ledger
-# (tasks/job_task.py). A task sent otherwise (beat, `.delay()`) never touches the database.
+# (tasks/job_lifecycle.py). A task sent otherwise (beat, `.delay()`) never touches the database.
 JOB_HEADER = "products_job"
 # A job id as the API spells it (8-4-4-4-12 hex digits), or its 32 hex digits alone.
 _JOB_ID = re.compile(

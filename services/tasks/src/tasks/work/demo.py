@@ -1,6 +1,6 @@
 import time
 
-from tasks.job_task import JobContext, job_task
+from tasks.job_lifecycle import JobContext, job_task
 
 
 @job_task(name="tasks.very_slow_add", ignore_result=False)

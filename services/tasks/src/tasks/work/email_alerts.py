@@ -21,7 +21,7 @@ from sqlalchemy import Row, func, select, update
 
 from tasks.errors import DEPENDENCY_ERRORS, TransientError
 from tasks.extensions import db
-from tasks.job_task import JobContext, job_task
+from tasks.job_lifecycle import JobContext, job_task
 from tasks.models import MessageState, OutboxMessage, Product
 from tasks.settings import Settings, current_settings
 

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, func, true, update
 
 from tasks.errors import DEPENDENCY_ERRORS
 from tasks.extensions import db
-from tasks.job_task import JobContext, job_task
+from tasks.job_lifecycle import JobContext, job_task
 from tasks.models import Product
 from tasks.settings import current_settings
 from tasks.work.catalogue import Position, fix_scope, next_range

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from tasks.errors import DEPENDENCY_ERRORS
 from tasks.extensions import db
-from tasks.job_task import JobContext, job_task
+from tasks.job_lifecycle import JobContext, job_task
 from tasks.models import Product
 from tasks.ratelimit import RateLimitTimeout, SharedRateLimit
 from tasks.settings import current_settings

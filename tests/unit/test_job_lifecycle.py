@@ -5,7 +5,7 @@ from celery.exceptions import MaxRetriesExceededError
 from flask import current_app
 from sqlalchemy.exc import OperationalError
 
-from tasks.job_task import JobContext, job_task
+from tasks.job_lifecycle import JobContext, job_task
 
 pytestmark = pytest.mark.unit
 
