@@ -3,7 +3,6 @@
 import json
 import threading
 import time
-from bisect import bisect_left
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,11 +37,6 @@ class SupplierServer:
 
     def requests_for(self, sku: str) -> list[float]:
         return [at for at, asked in self.arrivals if asked == sku]
-
-    def busiest_second(self) -> int:
-        """The most requests that arrived in any one second (a window sliding over them)."""
-        times = sorted(at for at, _ in self.arrivals)
-        return max((bisect_left(times, at + 1.0) - i for i, at in enumerate(times)), default=0)
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -1,5 +1,6 @@
 import socketserver
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -95,34 +96,43 @@ def test_many_calls_are_in_flight_at_once(app, client, supplier, worker):
     assert supplier.max_in_flight >= 4
 
 
+def assert_a_slot_each(arrivals: list[tuple[float, str]], since: float) -> None:
+    """Every call waits for a slot of its own, and the slots are 1/20 s apart from the first
+    booking on, which came after `since`: so however late the machine's load makes a call,
+    the k-th arrival can be no earlier than `since` + k/20 s. (The busiest second the bench
+    reports also counts that lateness, which a loaded machine varies: it is no test.) A few
+    milliseconds are allowed for Redis's clock, which books the slots, against this one."""
+    times = sorted(at for at, _ in arrivals)
+    early = [k for k, at in enumerate(times) if at < since + k / 20 - 0.005]
+    assert not early, f"{len(early)} of {len(times)} calls came before a slot was theirs"
+
+
 def test_the_rate_limit_holds_across_worker_processes(app, client, supplier, worker):
     """Two syncs at once run in two processes of the worker; together they stay within the
-    20 calls a second that the supplier allows. Arrival times carry the network's jitter,
-    so the bound checked is one that load can only loosen: 120 calls, at most 20 in any
-    second, cannot arrive within less than (120 - 20) / 20 = 5 s."""
+    20 calls a second that the supplier allows."""
     catalogue(app, supplier, 60, "RAT-")
+    since = time.monotonic()
     locations = [client.post("/products/sync").headers["Location"] for _ in range(2)]
     for location in locations:
         assert wait_for_job(client, location, FINAL, timeout=60)["state"] == "succeeded"
-    arrivals = sorted(at for at, _ in supplier.arrivals)
-    assert len(arrivals) == 120
-    assert arrivals[-1] - arrivals[0] >= 5 * 0.95
+    assert len(supplier.arrivals) == 120
+    assert_a_slot_each(supplier.arrivals, since)
 
 
 def test_retries_take_a_slot_of_the_rate_limit_too(app, client, supplier, worker):
     """Every call that reaches the supplier books a slot, a retry included. Every 5th product's
-    first call is answered 503 or 429 with Retry-After: 0, so it is retried at once; still
-    the supplier sees no more than 20 calls in any one second (a window sliding over the
-    arrivals, as the bench measures it), with the 5 % that the test above and the bench
-    allow for the network's jitter: 21."""
+    first call is answered 503 or 429 with Retry-After: 0, so it is retried at once: 120
+    calls, which take 120 slots (100 if retries went round the limit, and the last calls
+    would come a second early)."""
     skus = catalogue(app, supplier, 100, "RTY-")
     for n, sku in enumerate(skus[::5]):
         supplier.script[sku] = ["503:0" if n % 2 else "429:0"]
+    since = time.monotonic()
     done = sync_all(client)
     assert done["state"] == "succeeded", done
     assert done["result"] == {"updated": 100, "unknown": 0, "failed": 0}
     assert len(supplier.arrivals) == 120
-    assert supplier.busiest_second() <= 20 * 1.05
+    assert_a_slot_each(supplier.arrivals, since)
 
 
 @pytest.fixture
