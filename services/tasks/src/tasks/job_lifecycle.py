@@ -33,7 +33,7 @@ from sqlalchemy import func, update
 from tasks.app import FlaskTask, RetryNotPublished
 from tasks.errors import DEPENDENCY_ERRORS, describe
 from tasks.extensions import db
-from tasks.jobs import JOB_HEADER
+from tasks.headers import JOB_HEADER
 from tasks.ledger import Ledger, owned
 from tasks.models import Job
 from tasks.settings import current_settings

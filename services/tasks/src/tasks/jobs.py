@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from tasks import database
 from tasks.errors import REDIS_ERRORS, BrokerUnavailable, JobConflict, JobNotFound
 from tasks.extensions import db
+from tasks.headers import JOB_HEADER
 from tasks.models import (
     ACTIVE_STATES,
     RETRYABLE_STATES,
@@ -29,9 +30,6 @@ from tasks.models import (
 
 # An Idempotency-Key whose job vanished meanwhile (its publish failed) is tried again.
 IDEMPOTENT_INSERT_TRIES = 3
-# Set on the message of every task started as a job: its worker keeps the job's ledger
-# (tasks/job_lifecycle.py). A task sent otherwise (beat, `.delay()`) never touches the database.
-JOB_HEADER = "products_job"
 # A job id as the API spells it (8-4-4-4-12 hex digits), or its 32 hex digits alone.
 _JOB_ID = re.compile(
     r"[0-9a-f]{8}(-?)[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{4}\1[0-9a-f]{12}", re.ASCII | re.IGNORECASE
