@@ -187,6 +187,7 @@ def stand_ins(env: dict[str, str]) -> dict[str, list[str]]:
 
 def run() -> int:
     env = stack_environment()
+    env.setdefault("LOG_FORMAT", "text")
     data_dir = Path(env.get("DEVSTACK_DATA_DIR") or ROOT / ".devdata")
     data_dir.mkdir(parents=True, exist_ok=True)
     env.setdefault(

@@ -9,46 +9,19 @@ from pathlib import Path
 from subprocess import Popen
 
 import pytest
-from flask import Flask
-from marshmallow import Schema, fields, validate
 
 from local_servers import wait_until
 from tests import processes
 from tests.auth import keyed_client
 from tests.integration.helpers import redis_db
-from tests.outside_jobs import take_steps
-from tests.settings import settings_for
+from tests.outside_endpoints import own_app
 from tests.waiting import wait_for_job
-from web import create_app
-from web.job_views import Accepted, accept_job, starts_job
-from web.openapi import Blueprint
 
 pytestmark = pytest.mark.system
 
 # A Redis database of this module's own: only its worker, which imports the job type, consumes.
 REDIS_DB = 5
 MAX_REDELIVERIES = 1
-
-bp = Blueprint("own", __name__, url_prefix="/own", description="A job type of the tests' own.")
-
-
-class StepsArgs(Schema):
-    steps = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
-    before = fields.String()
-    after = fields.String()
-    flaky = fields.Boolean()
-
-
-@bp.post("/steps")
-@starts_job(bp, StepsArgs)
-def start_steps(args: dict) -> Accepted:
-    """Take some steps, in the background."""
-    return accept_job(take_steps, args)
-
-
-def own_app(migrated, **environ: str) -> Flask:
-    settings = settings_for(migrated.database_url, redis_db(migrated, REDIS_DB), **environ)
-    return create_app(settings, blueprints=[bp])
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +44,7 @@ def own_worker(
 
 @pytest.fixture
 def client(migrated, app):
-    return keyed_client(own_app(migrated))
+    return keyed_client(own_app(migrated.database_url, redis_db(migrated, REDIS_DB)))
 
 
 def reached(gate: Path, deliveries: int) -> None:
@@ -156,7 +129,13 @@ def test_one_idempotency_key_is_one_job(client):
 
 
 def test_it_counts_against_the_rate_limits_of_starting_work(migrated, app):
-    limited = keyed_client(own_app(migrated, JOBS_RATE_LIMIT_PER_KEY="2/minute"))
+    limited = keyed_client(
+        own_app(
+            migrated.database_url,
+            redis_db(migrated, REDIS_DB),
+            JOBS_RATE_LIMIT_PER_KEY="2/minute",
+        )
+    )
     answers = [limited.post("/own/steps", json={"steps": 1}) for _ in range(3)]
     assert [answer.status_code for answer in answers] == [202, 202, 429]
     assert int(answers[-1].headers["Retry-After"]) >= 1

@@ -11,6 +11,7 @@ from tests import processes
 from tests.auth import keyed_client
 from tests.faults import paused
 from tests.integration.helpers import app_on_redis, catalogue, client_and_worker
+from tests.log_lines import for_a_person
 from tests.waiting import wait_for_job
 
 pytestmark = pytest.mark.system
@@ -37,6 +38,7 @@ def test_a_worker_resumes_within_30_seconds_after_redis_restarts(migrated, app, 
         done = wait_for_job(client, after, {"succeeded", "failed"}, timeout=30)
         assert (done["state"], done["result"]) == ("succeeded", 5)
         assert worker.poll() is None
+        assert for_a_person(tmp_path / "worker.log") == []
     finally:
         processes.stop(worker)
         redis.stop()
@@ -67,6 +69,8 @@ def test_a_worker_running_a_task_rides_out_redis_killed_outright(migrated, app, 
         done = wait_for_job(client, after, {"succeeded", "failed", "dead"}, timeout=30)
         assert (done["state"], done["result"]) == ("succeeded", 11)
         assert worker.poll() is None, "the worker exited when Redis died"
+        # Riding out an outage is no reason to wake anyone: nothing at ERROR or above.
+        assert for_a_person(tmp_path / "worker.log") == []
     finally:
         processes.stop(worker)
         redis.stop()

@@ -7,7 +7,9 @@ pytestmark = pytest.mark.unit
 
 APP_MODULES = (
     "flask",
-    "tasks",
+    # tasks.logs alone is imported: the master logs as the app does.
+    "tasks.app",
+    "tasks.settings",
     "celery",
     "kombu",
     "redis",

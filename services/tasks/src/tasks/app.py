@@ -14,6 +14,7 @@ from tasks.celery_config import celery_config
 from tasks.cli import jobs_cli, keys_cli, products_cli, roles_cli
 from tasks.extensions import db, migrate
 from tasks.ledger import Ledger
+from tasks.logs import configure_logging
 from tasks.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -33,6 +34,8 @@ class FlaskTask(Task):
     """Runs inside its Flask app's context. Retries as the task declares (Celery's
     `autoretry_for` and friends), with the RETRY_* settings for the numbers it leaves out."""
 
+    # Remembers the ids of each message received, for the consumer's log line to name.
+    Request = "tasks.worker_request:IdentifiedRequest"
     autoretry_for: tuple[type[BaseException], ...] = ()
     retry_jitter = True
     # Left None by a task, these come from the configuration (tasks/celery_config.py) when
@@ -79,6 +82,8 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
 def create_app(settings: Settings | None = None, import_name: str = "tasks") -> Flask:
     """The Flask app every process shares: configuration, database, ledger and Celery."""
     settings = settings or Settings()
+    if settings.process_type:
+        configure_logging(settings.process_type, settings.log_format, settings.log_level)
     app = Flask(import_name)
     # Flask's and Flask-SQLAlchemy's own keys; the rest of the code reads `settings`.
     engine_options = database.engine_options(settings.database_timeout, "products")

@@ -18,7 +18,8 @@ from sqlalchemy.dialects.postgresql import insert
 from tasks import database
 from tasks.errors import REDIS_ERRORS, BrokerUnavailable, JobConflict, JobNotFound
 from tasks.extensions import db
-from tasks.headers import JOB_HEADER
+from tasks.headers import JOB_HEADER, REQUEST_ID_HEADER
+from tasks.log_context import current_ids, note_job
 from tasks.models import (
     ACTIVE_STATES,
     RETRYABLE_STATES,
@@ -62,6 +63,7 @@ def start_job(
             return existing, False
     else:
         raise JobConflict(f"Idempotency-Key {idempotency_key!r} is in use; try again")
+    note_job(job.id)
     if with_job is not None:
         with_job(job.id)
     # Kept as written, so neither the publish nor the caller asks PostgreSQL for it again.
@@ -89,6 +91,7 @@ def _insert_job(task: Task, arguments: dict[str, Any], idempotency_key: str | No
         arguments=arguments,
         idempotency_key=idempotency_key,
         state=JobState.QUEUED,
+        request_id=current_ids().get("request_id"),
     )
     if idempotency_key is not None:
         statement = statement.on_conflict_do_nothing(index_elements=[Job.idempotency_key])
@@ -106,7 +109,7 @@ def publish_job(job: Job) -> None:
             kwargs=job.arguments,
             task_id=str(job.id),
             ignore_result=True,
-            headers={JOB_HEADER: True},
+            headers={JOB_HEADER: True, REQUEST_ID_HEADER: job.latest_request_id},
         )
     except REDIS_ERRORS as error:
         raise BrokerUnavailable("the job queue is unavailable; nothing was started") from error
@@ -149,7 +152,12 @@ def retry_job(job_id: uuid.UUID) -> Job:
         update(Job)
         .where(Job.id == before.c.id, before.c.state.in_(RETRYABLE_STATES))
         .values(
-            state=JobState.QUEUED, attempts=0, error=None, finished_at=None, updated_at=func.now()
+            state=JobState.QUEUED,
+            attempts=0,
+            error=None,
+            finished_at=None,
+            updated_at=func.now(),
+            **_retrying_request(),
         )
         .returning(Job, before.c.state, before.c.attempts, before.c.error, before.c.finished_at)
     ).first()
@@ -184,6 +192,12 @@ def retry_job(job_id: uuid.UUID) -> Job:
             db.session.commit()
         raise
     return job
+
+
+def _retrying_request() -> dict[str, str]:
+    """A retry asked for in a request (not by a command) names that request from now on."""
+    given = current_ids().get("request_id")
+    return {"retry_request_id": given} if given else {}
 
 
 def cancel_job(job_id: uuid.UUID) -> Job:

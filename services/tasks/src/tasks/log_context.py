@@ -27,3 +27,9 @@ def current_ids() -> dict[str, str]:
             if name not in ids and (given := g.get(name)):
                 ids[name] = str(given)
     return ids
+
+
+def note_job(job_id: object) -> None:
+    """From here on, this request's log lines name the job it started."""
+    if has_app_context():
+        g.job_id = str(job_id)

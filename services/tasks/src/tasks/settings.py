@@ -21,7 +21,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from tasks.logs import LogSettings
 
 PRODUCTION = "production"
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
@@ -100,7 +102,7 @@ Seconds = Annotated[float, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
 
 
-class Settings(BaseSettings):
+class Settings(LogSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
     app_env: Literal["development", "test", "production"] = Field(

@@ -20,10 +20,12 @@ This module is imported by gunicorn's master process: it must not import the app
 import os
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from tasks.logs import LogSettings, logging_config
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(LogSettings):
     """The web server's own settings (the app's are tasks.settings): read here, in gunicorn's
     master, which must not import the app."""
 
@@ -51,6 +53,9 @@ access_log_format = (
     '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)ss %({x-request-id}o)s'
 )
 errorlog = "-"
+# gunicorn's own lines (the master's, and each worker's until the app configures logging
+# again with the ids of requests: tasks/app.py) in the stack's format.
+logconfig_dict = logging_config(server.process_type or "web", server.log_format, server.log_level)
 # Heroku's router gives up on a request after 30 s; finish or fail before that. A gevent
 # worker whose hub is blocked this long (a non-cooperative call) is killed and replaced.
 timeout = 30

@@ -25,5 +25,10 @@ def _add_request_id(response: Response) -> Response:
     return response
 
 
+def _note_request_id() -> None:
+    request_id()  # in g from the start, for every log line of the request to name
+
+
 def register(app: Flask) -> None:
+    app.before_request(_note_request_id)
     app.after_request(_add_request_id)

@@ -220,6 +220,12 @@ class JobSchema(ma.Schema):
     progress = fields.Method("_progress", metadata=PROGRESS)
     result = fields.Raw(allow_none=True)
     error = fields.String(allow_none=True)
+    request_id = fields.String(
+        allow_none=True, metadata={"description": "X-Request-ID of the request that started it"}
+    )
+    retry_request_id = fields.String(
+        allow_none=True, metadata={"description": "X-Request-ID of the last request to retry it"}
+    )
     created_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)

@@ -7,8 +7,8 @@ from alembic import context
 from flask import current_app
 
 config = context.config
-if config.config_file_name is not None:
-    # Keep the loggers the application already set up.
+if config.config_file_name is not None and not logging.getLogger().handlers:
+    # alembic.ini's lines, unless the process set up the stack's logging (release does).
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 

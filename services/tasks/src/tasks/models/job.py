@@ -38,6 +38,10 @@ class Job(db.Model):
     kind: Mapped[str] = mapped_column(String(64))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The X-Request-ID of the request that started the job, and of the last that retried it:
+    # its task's log lines name the latter if there is one (tasks/log_context.py).
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    retry_request_id: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED, index=True)
     # Deliveries of the task that started running since the job was last (re)queued by
     # someone: Redis keeps no delivery count. Reset by a retry.
@@ -60,3 +64,8 @@ class Job(db.Model):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def latest_request_id(self) -> str | None:
+        """The request behind the job's latest queueing (its start, or an API retry)."""
+        return self.retry_request_id or self.request_id

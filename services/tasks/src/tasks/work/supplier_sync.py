@@ -205,7 +205,8 @@ def sync_products(
     return tally.as_result()
 
 
-@job_task(name="tasks.sync_products", autoretry_for=DEPENDENCY_ERRORS)
+# A stop to be resumed is expected: Celery logs it at INFO, not as an ERROR.
+@job_task(name="tasks.sync_products", autoretry_for=DEPENDENCY_ERRORS, throws=(SyncStopped,))
 def sync_products_task(job: JobContext, product_ids: list[int] | None = None) -> dict[str, int]:
     """Bring products' price and stock in line with the supplier's API (all when no ids)."""
     settings = current_settings()
