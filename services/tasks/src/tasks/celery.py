@@ -2,10 +2,13 @@
 
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.concurrency import get_implementation
+from celery.signals import beat_init, worker_init, worker_process_init
 
+from tasks import error_reports
 from tasks.app import create_app
 from tasks.extensions import db
+from tasks.settings import current_settings
 
 flask_app = create_app()
 app = flask_app.extensions["celery"]
@@ -17,3 +20,23 @@ def _forget_inherited_connections(**_: Any) -> None:
     with flask_app.app_context():
         db.engine.dispose(close=False)
     flask_app.extensions["ledger"].engine.dispose(close=False)
+
+
+@worker_process_init.connect
+def _report_from_each_pool_process(**_: Any) -> None:
+    error_reports.start(current_settings(flask_app), "worker")
+
+
+@worker_init.connect
+def _report_from_a_worker_without_pool_processes(sender: Any, **_: Any) -> None:
+    # The threads (and gevent, eventlet) pools run tasks in the worker's own process, which
+    # no worker_process_init reaches; prefork's own process runs none.
+    from celery.concurrency.prefork import TaskPool as Prefork
+
+    if not issubclass(get_implementation(sender.pool_cls), Prefork):
+        error_reports.start(current_settings(flask_app), "worker")
+
+
+@beat_init.connect
+def _report_from_beat(**_: Any) -> None:
+    error_reports.start(current_settings(flask_app), "beat")
