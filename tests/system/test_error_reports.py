@@ -36,8 +36,9 @@ from web.openapi import Blueprint
 
 pytestmark = pytest.mark.system
 
-# A Redis database of this module's own: only its worker, which reports, consumes.
+# Redis databases of this module's own: only its workers, which report, consume.
 REDIS_DB = 13
+THREADS_REDIS_DB = 14
 # A role that may connect and read nothing: each query of the API fails as a bug would (a
 # grant forgotten), "permission denied", which the API answers 500.
 UNGRANTED_ROLE = "products_ungranted"
@@ -115,31 +116,56 @@ def web(migrated, sink, tmp_path_factory) -> Iterator[WebServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def worker(
-    servers, migrated, worker_settings, sink, tmp_path_factory
-) -> Iterator[tuple[Popen[bytes], Path]]:
-    """A worker with one pool process, importing the tests' job types; a job whose message
-    comes back once from a dead worker is dead."""
-    process, log = processes.start_worker(
+def reporting_worker(
+    servers, migrated, worker_settings, sink, scratch: Path, redis: int, **settings: str
+) -> tuple[Popen[bytes], Path]:
+    """A worker that reports, importing the tests' job types, running one task at a time."""
+    return processes.start_worker(
         servers.database_url,
-        redis_db(migrated, REDIS_DB),
-        tmp_path_factory.mktemp("reporting-worker"),
+        redis_db(migrated, redis),
+        scratch,
         "reporting",
         **worker_settings,
         CELERY_IMPORTS="tests.outside_jobs,tests.failing_job",
         CELERY_CONCURRENCY="1",
-        JOB_MAX_REDELIVERIES="0",
         SENTRY_DSN=sink.dsn,
+        **settings,
+    )
+
+
+@pytest.fixture(scope="module")
+def worker(
+    servers, migrated, worker_settings, sink, tmp_path_factory
+) -> Iterator[tuple[Popen[bytes], Path]]:
+    """A worker with one pool process; a job whose message comes back once from a dead
+    worker is dead."""
+    scratch = tmp_path_factory.mktemp("reporting-worker")
+    process, log = reporting_worker(
+        servers, migrated, worker_settings, sink, scratch, REDIS_DB, JOB_MAX_REDELIVERIES="0"
     )
     yield process, log
     processes.stop(process)
 
 
+@pytest.fixture(scope="module")
+def threads_worker(servers, migrated, worker_settings, sink, tmp_path_factory) -> Iterator[None]:
+    """A worker whose pool is a thread, in its own process (the io worker's pool)."""
+    scratch = tmp_path_factory.mktemp("reporting-threads-worker")
+    process, _ = reporting_worker(
+        servers, migrated, worker_settings, sink, scratch, THREADS_REDIS_DB, CELERY_POOL="threads"
+    )
+    yield
+    processes.stop(process)
+
+
+def client_on(migrated, redis: int) -> FlaskClient:
+    settings = settings_for(migrated.database_url, redis_db(migrated, redis))
+    return keyed_client(create_app(settings, blueprints=[bp]))
+
+
 @pytest.fixture
 def client(migrated, app) -> FlaskClient:
-    settings = settings_for(migrated.database_url, redis_db(migrated, REDIS_DB))
-    return keyed_client(create_app(settings, blueprints=[bp]))
+    return client_on(migrated, REDIS_DB)
 
 
 def of_request(request_id: str) -> Callable[[Event], bool]:
@@ -177,7 +203,7 @@ def failed_job(client: FlaskClient) -> str:
 def test_a_500_is_reported_once_with_its_traceback_and_request_id(web, reports):
     first, then = internal_error(web), internal_error(web)
     received = reports.wait_for(of_request(then))
-    assert [tags(event)["request_id"] for event in received] == [first, then]
+    assert [tags(event).get("request_id") for event in received] == [first, then]
     event = received[0]
     assert (tags(event)["process"], event["environment"]) == ("web", "test")
     raised = event["exception"]["values"][-1]
@@ -195,7 +221,7 @@ def test_a_4xx_is_not_reported(web, reports):
     ]
     assert [response.status_code for response in refused] == [404, 401, 400, 405]
     then = internal_error(web)
-    assert [tags(event)["request_id"] for event in reports.wait_for(of_request(then))] == [then]
+    assert [tags(event).get("request_id") for event in reports.wait_for(of_request(then))] == [then]
 
 
 def test_a_failed_job_is_reported_once_tagged_with_its_job_id(client, worker, reports):
@@ -203,7 +229,7 @@ def test_a_failed_job_is_reported_once_tagged_with_its_job_id(client, worker, re
     assert ended(client, job_id)["state"] == "failed"
     then = failed_job(client)
     received = reports.wait_for(of_job(then))
-    assert [tags(event)["job_id"] for event in received] == [job_id, then]
+    assert [tags(event).get("job_id") for event in received] == [job_id, then]
     event = received[0]
     assert {name: tags(event).get(name) for name in ("process", "job_state", "task_id")} == {
         "process": "worker",
@@ -215,13 +241,25 @@ def test_a_failed_job_is_reported_once_tagged_with_its_job_id(client, worker, re
     assert raised["stacktrace"]["frames"][-1]["function"] == "fail"
 
 
+def test_a_failed_job_is_reported_once_from_a_worker_whose_pool_is_threads(
+    migrated, app, threads_worker, reports
+):
+    client = client_on(migrated, THREADS_REDIS_DB)
+    job_id = start(client, "fail", message="a bug")
+    assert ended(client, job_id)["state"] == "failed"
+    then = failed_job(client)
+    received = reports.wait_for(of_job(then))
+    assert [tags(event).get("job_id") for event in received] == [job_id, then]
+    assert tags(received[0])["process"] == "worker"
+
+
 def test_a_job_whose_retries_ran_out_is_reported_dead_once(client, worker, reports):
     job_id = start(client, "fail", message="still down", transient=True)
     done = ended(client, job_id)
     assert (done["state"], done["attempts"]) == ("dead", 2)
     then = failed_job(client)
     received = reports.wait_for(of_job(then))
-    assert [tags(event)["job_id"] for event in received] == [job_id, then]
+    assert [tags(event).get("job_id") for event in received] == [job_id, then]
     assert tags(received[0])["job_state"] == "dead"
     assert received[0]["exception"]["values"][-1]["type"] == "Transient"
 
@@ -237,7 +275,7 @@ def test_a_job_given_up_after_its_worker_died_is_reported_dead_once(
     assert ended(client, job_id)["state"] == "dead"
     then = failed_job(client)
     received = reports.wait_for(of_job(then))
-    assert [tags(event)["job_id"] for event in received] == [job_id, then]
+    assert [tags(event).get("job_id") for event in received] == [job_id, then]
     assert tags(received[0])["job_state"] == "dead"
     assert "given up" in received[0]["message"]
 
@@ -247,7 +285,7 @@ def test_a_job_retried_then_succeeding_is_not_reported(client, worker, reports):
     done = ended(client, job_id)
     assert (done["state"], done["attempts"]) == ("succeeded", 2)
     then = failed_job(client)
-    assert [tags(event)["job_id"] for event in reports.wait_for(of_job(then))] == [then]
+    assert [tags(event).get("job_id") for event in reports.wait_for(of_job(then))] == [then]
 
 
 def test_a_cancelled_job_is_not_reported(client, worker, reports, tmp_path):
@@ -259,4 +297,4 @@ def test_a_cancelled_job_is_not_reported(client, worker, reports, tmp_path):
     _, log = worker
     wait_until(lambda: f"{job_id}] stopped" in log.read_text(), 30, "the body to stop")
     then = failed_job(client)
-    assert [tags(event)["job_id"] for event in reports.wait_for(of_job(then))] == [then]
+    assert [tags(event).get("job_id") for event in reports.wait_for(of_job(then))] == [then]
