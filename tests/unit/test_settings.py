@@ -141,6 +141,8 @@ def test_a_supplier_rate_limit_that_is_not_one_rate_is_refused(rate):
         ("API_PUBLIC_READS", "perhaps", "valid boolean"),
         ("DATABASE_TIMEOUT", "soon", "valid number"),
         ("JOBS_RATE_LIMIT_PER_KEY", "lots", "rates such as"),
+        ("SENTRY_DSN", "sentry.example.com", "Sentry DSN such as"),
+        ("SENTRY_DSN", "https://o1.ingest.sentry.io/2", "Missing public key"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable_and_what_it_accepts(variable, value, accepted):

@@ -2,8 +2,10 @@
 
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_init
+from celery.concurrency import get_implementation
+from celery.signals import beat_init, setup_logging, worker_init, worker_process_init
 
+from tasks import error_reports
 from tasks.app import create_app
 from tasks.extensions import db
 from tasks.logs import configure_logging
@@ -26,3 +28,23 @@ def _stack_logging(loglevel: int, **_: Any) -> None:
     # Connected, this stops Celery from setting up logging itself (its root-logger hijack).
     settings = current_settings(flask_app)
     configure_logging(settings.process_type or "worker", settings.log_format, loglevel)
+
+
+@worker_process_init.connect
+def _report_from_each_pool_process(**_: Any) -> None:
+    error_reports.start(current_settings(flask_app), "worker")
+
+
+@worker_init.connect
+def _report_from_a_worker_without_pool_processes(sender: Any, **_: Any) -> None:
+    # The threads (and gevent, eventlet) pools run tasks in the worker's own process, which
+    # no worker_process_init reaches; prefork's own process runs none.
+    from celery.concurrency.prefork import TaskPool as Prefork
+
+    if not issubclass(get_implementation(sender.pool_cls), Prefork):
+        error_reports.start(current_settings(flask_app), "worker")
+
+
+@beat_init.connect
+def _report_from_beat(**_: Any) -> None:
+    error_reports.start(current_settings(flask_app), "beat")

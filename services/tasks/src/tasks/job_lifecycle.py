@@ -12,6 +12,9 @@ saying it is a job. For each delivery of such a task, JobTask:
   ran out. A body that raises JobCancelled (the job was cancelled, or a later delivery took it
   over) stops and records nothing.
 
+A job that ends `failed` or `dead` is reported (tasks.error_reports), once: by the delivery
+whose entry ended it.
+
 The same task sent another way (`.delay()` in a shell, beat) is not a job: its body gets a
 context with no job, and nothing touches the ledger.
 """
@@ -30,12 +33,13 @@ from celery.exceptions import Ignore, MaxRetriesExceededError, Retry
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import func, update
 
+from tasks import error_reports
 from tasks.app import FlaskTask, RetryNotPublished
 from tasks.errors import DEPENDENCY_ERRORS, describe
 from tasks.extensions import db
 from tasks.headers import JOB_HEADER
 from tasks.ledger import Ledger, owned
-from tasks.models import Job
+from tasks.models import Job, JobState
 from tasks.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -146,6 +150,12 @@ class JobTask(FlaskTask):
             raise Ignore()
         if not claim.runnable:
             log.error("task %s[%s] given up: delivered too many times", self.name, job_id)
+            error_reports.report(
+                f"job {job_id} ({self.name}) given up: delivered {claim.delivery} times, "
+                "its worker died or was killed each time",
+                job_id=str(job_id),
+                job_state=claim.state,
+            )
             raise Ignore()
 
         job = JobContext(job_id, claim.delivery, started + soft, claim.checkpoint, ledger)
@@ -167,7 +177,9 @@ class JobTask(FlaskTask):
             raise
         except Exception as error:
             dead = self._retries_ran_out(error)
-            self._record(ledger.failed, job_id, job.delivery, error, dead, patience=patience())
+            if self._record(ledger.failed, job_id, job.delivery, error, dead, patience=patience()):
+                state = JobState.DEAD if dead else JobState.FAILED
+                error_reports.report(error, job_id=str(job_id), job_state=str(state))
             raise
         self._record(ledger.succeeded, job_id, result, patience=patience())
         return result
@@ -195,14 +207,15 @@ class JobTask(FlaskTask):
         return isinstance(error, tuple(self.autoretry_for))
 
     def _record(
-        self, entry: Callable[..., None], job_id: uuid.UUID, *args: Any, **kwargs: Any
-    ) -> None:
+        self, entry: Callable[..., R], job_id: uuid.UUID, *args: Any, **kwargs: Any
+    ) -> R | None:
         # Losing the entry must not turn the delivery's outcome into another; a job left
         # running is published again by beat (work.maintenance.requeue_stuck_jobs).
         try:
-            entry(job_id, *args, **kwargs)
+            return entry(job_id, *args, **kwargs)
         except DEPENDENCY_ERRORS:
             log.exception("could not record %s for job %s", entry.__name__, job_id)
+            return None
 
 
 def job_task(

@@ -142,10 +142,10 @@ class Ledger:
                     raise
         raise AssertionError("unreachable")
 
-    def _record(self, patience: float, statement: Update, **parameters: Any) -> None:
+    def _record(self, patience: float, statement: Update, **parameters: Any) -> bool:
         """An entry that ends a delivery: tried again for up to `patience` seconds while
         PostgreSQL is unavailable, since the work it records is done and must not be
-        done again."""
+        done again. Whether the job's row took it."""
 
         def waiting(state: RetryCallState) -> None:
             log.warning(
@@ -163,7 +163,8 @@ class Ledger:
             reraise=True,
         ):
             with attempt:
-                self._execute(statement, **parameters)
+                return self._execute(statement, **parameters).rowcount > 0
+        raise AssertionError("unreachable")
 
     def claim(self, job_id: uuid.UUID, retries: int, max_redeliveries: int) -> Claim | None:
         """Count this delivery and mark the job running; None when the job is over or unknown.
@@ -202,9 +203,10 @@ class Ledger:
         error: BaseException,
         dead: bool,
         patience: float = 0,
-    ) -> None:
-        """Only the latest delivery may fail a job: an older one's failure says nothing of it."""
-        self._record(
+    ) -> bool:
+        """Only the latest delivery may fail a job: an older one's failure says nothing of it.
+        Whether this failure ended the job (not one cancelled or taken over meanwhile)."""
+        return self._record(
             patience,
             FAILED,
             job_id=job_id,

@@ -90,6 +90,19 @@ def one_line(value: str) -> str:
     return value
 
 
+def sentry_dsn(dsn: str) -> str:
+    # sentry-sdk's own parser, imported only when a DSN is given.
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        Dsn(dsn)
+    except BadDsn as error:
+        raise ValueError(
+            f"must be a Sentry DSN such as https://<key>@<host>/<project>: {error}"
+        ) from None
+    return dsn
+
+
 def comma_separated(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -98,6 +111,7 @@ def comma_separated(value: Any) -> Any:
 
 DatabaseUrl = Annotated[str, AfterValidator(normalize_database_url)]
 RedisUrl = Annotated[str, AfterValidator(redis_url)]
+SentryDsn = Annotated[str, AfterValidator(sentry_dsn)]
 Seconds = Annotated[float, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
 
@@ -241,6 +255,9 @@ class Settings(LogSettings):
     )
     supplier_batch_size: Positive = Field(
         200, description="Products fetched and saved (with the checkpoint) per batch"
+    )
+    sentry_dsn: SentryDsn | None = Field(
+        None, description="Where 500s and failed or dead jobs are reported (unset: nowhere)"
     )
 
     def __init__(self, **values: Any) -> None:

@@ -3,7 +3,8 @@
 The library's errors say what failed (tasks.errors.AppError: status, code, message, and when
 to try again); werkzeug's HTTP errors, marshmallow's validation errors, gunicorn's refusal of
 a malformed body and PostgreSQL or Redis found unavailable are put in those terms here.
-Anything else is a bug: logged with its traceback and the request id, and answered 500.
+Anything else is a bug: logged with its traceback and the request id, reported
+(tasks.error_reports) and answered 500.
 """
 
 from typing import Any
@@ -20,6 +21,7 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
+from tasks import error_reports
 from tasks.errors import (
     DATABASE_ERRORS,
     REDIS_ERRORS,
@@ -145,6 +147,7 @@ def _unexpected(error: BaseException) -> Response:
         rid,
         exc_info=original,
     )
+    error_reports.report(original)
     message = f"the server failed to answer this request; it is logged as request id {rid}"
     response = jsonify(error_body(500, "internal_server_error", message))
     response.status_code = 500

@@ -18,6 +18,7 @@ This module is imported by gunicorn's master process: it must not import the app
 """
 
 import os
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -74,3 +75,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # for `gunicornc`: unused here, one path shared by every gunicorn of a user (tests run
 # several), and a write into a home directory the container user may not have.
 control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """Error reports (SENTRY_DSN) from each worker: sentry-sdk's sending thread must be made
+    after the fork and after gevent patched the standard library, as it is here (the app is
+    loaded, no request served yet)."""
+    from tasks import error_reports
+    from tasks.settings import Settings
+
+    error_reports.start(Settings(), "web")
