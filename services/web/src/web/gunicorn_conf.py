@@ -18,6 +18,7 @@ This module is imported by gunicorn's master process: it must not import the app
 """
 
 import os
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,3 +70,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # for `gunicornc`: unused here, one path shared by every gunicorn of a user (tests run
 # several), and a write into a home directory the container user may not have.
 control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """Traces, when OTEL_EXPORTER_OTLP_ENDPOINT asks for them (tasks/tracing.py): in each
+    worker, after the fork and the app's loading. Not in post_fork, which gunicorn calls before
+    the gevent worker patches the standard library: the SDK's export thread and the
+    instrumented libraries would be imported unpatched, and would block the worker."""
+    from tasks.tracing import init_tracing
+
+    init_tracing("web", flask_app=worker.wsgi)
