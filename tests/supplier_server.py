@@ -18,6 +18,8 @@ class SupplierServer:
         self.delay = 0.0
         self.gate = threading.Event()
         self.arrivals: list[tuple[float, str]] = []
+        #: The `traceparent` header of each request (None without one), in arrival order.
+        self.traceparents: list[str | None] = []
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -33,6 +35,7 @@ class SupplierServer:
             self.delay = 0.0
             self.gate = threading.Event()
             self.arrivals.clear()
+            self.traceparents.clear()
             self.in_flight = self.max_in_flight = 0
 
     def requests_for(self, sku: str) -> list[float]:
@@ -42,9 +45,10 @@ class SupplierServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_action(self, sku: str) -> str:
+    def _next_action(self, sku: str, traceparent: str | None) -> str:
         with self._lock:
             self.arrivals.append((time.monotonic(), sku))
+            self.traceparents.append(traceparent)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             if self.script[sku]:
@@ -60,7 +64,7 @@ class SupplierServer:
 
             def do_GET(self) -> None:
                 sku = self.path.removeprefix("/products/")
-                action = supplier._next_action(sku)
+                action = supplier._next_action(sku, self.headers.get("traceparent"))
                 try:
                     time.sleep(supplier.delay)
                     if action == "wait":

@@ -1,18 +1,48 @@
 """What `celery -A tasks.celery worker|beat|flower` loads."""
 
+import logging
 from typing import Any
 
+import celery.apps.worker as celery_worker_app
 from celery.concurrency import get_implementation
-from celery.signals import beat_init, setup_logging, worker_init, worker_process_init
+from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.signals import (
+    beat_init,
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
+from celery.worker import WorkController
 
-from tasks import error_reports
 from tasks.app import create_app
 from tasks.extensions import db
 from tasks.logs import configure_logging
+from tasks.process_start import start_reporting, stop_reporting
 from tasks.settings import current_settings
 
 flask_app = create_app()
 app = flask_app.extensions["celery"]
+
+
+def process_type(nodename: str) -> str:
+    """The process type a worker serves as: PROCESS_TYPE, else its node's name before the @
+    (CELERY_WORKER_NAME in services/worker/start: worker, io)."""
+    return current_settings(flask_app).process_type or nodename.partition("@")[0]
+
+
+@setup_logging.connect
+def _stack_logging(loglevel: int, **_: Any) -> None:
+    # Connected, this stops Celery from setting up logging itself (its root-logger hijack).
+    settings = current_settings(flask_app)
+    configure_logging(settings.process_type or "worker", settings.log_format, loglevel)
+    # The worker's notices from its signal handlers ("worker: Warm shutdown") are written
+    # straight to stdout: as records, they are lines of the log's own format like the rest.
+    celery_worker_app.safe_say = _say_as_a_record
+
+
+def _say_as_a_record(message: str, *_: Any) -> None:
+    logging.getLogger("celery.apps.worker").info(message.strip())
 
 
 @worker_process_init.connect
@@ -23,28 +53,25 @@ def _forget_inherited_connections(**_: Any) -> None:
     flask_app.extensions["ledger"].engine.dispose(close=False)
 
 
-@setup_logging.connect
-def _stack_logging(loglevel: int, **_: Any) -> None:
-    # Connected, this stops Celery from setting up logging itself (its root-logger hijack).
-    settings = current_settings(flask_app)
-    configure_logging(settings.process_type or "worker", settings.log_format, loglevel)
+@worker_init.connect
+def _report_from_a_worker_without_forks(sender: WorkController, **_: Any) -> None:
+    # A prefork worker runs its tasks in pool processes forked later: they start reporting
+    # themselves (below). A thread pool (the io worker) runs them here, in this process.
+    if not issubclass(get_implementation(sender.pool_cls), PreforkPool):
+        start_reporting(current_settings(flask_app), process_type(sender.hostname))
 
 
 @worker_process_init.connect
-def _report_from_each_pool_process(**_: Any) -> None:
-    error_reports.start(current_settings(flask_app), "worker")
+def _report_from_a_pool_process(sender: str, **_: Any) -> None:
+    start_reporting(current_settings(flask_app), process_type(sender))
 
 
-@worker_init.connect
-def _report_from_a_worker_without_pool_processes(sender: Any, **_: Any) -> None:
-    # The threads (and gevent, eventlet) pools run tasks in the worker's own process, which
-    # no worker_process_init reaches; prefork's own process runs none.
-    from celery.concurrency.prefork import TaskPool as Prefork
-
-    if not issubclass(get_implementation(sender.pool_cls), Prefork):
-        error_reports.start(current_settings(flask_app), "worker")
+@worker_process_shutdown.connect
+def _send_the_last_reports(**_: Any) -> None:
+    # A pool process ends with os._exit: the SDKs' atexit flushes never run there.
+    stop_reporting()
 
 
 @beat_init.connect
 def _report_from_beat(**_: Any) -> None:
-    error_reports.start(current_settings(flask_app), "beat")
+    start_reporting(current_settings(flask_app), "beat")

@@ -10,10 +10,12 @@ from celery import current_task
 from flask import g, has_app_context
 
 from tasks.headers import JOB_HEADER, REQUEST_ID_HEADER
+from tasks.tracing import current_trace_id
 
 
 def current_ids() -> dict[str, str]:
-    """`request_id`, `job_id` and `task_id`, those that are known here and now."""
+    """`request_id`, `job_id`, `task_id` and `trace_id` (when tracing is on), those that
+    are known here and now."""
     ids: dict[str, str] = {}
     task = current_task._get_current_object()
     if task is not None and task.request.id is not None:
@@ -26,6 +28,8 @@ def current_ids() -> dict[str, str]:
         for name in ("request_id", "job_id"):
             if name not in ids and (given := g.get(name)):
                 ids[name] = str(given)
+    if trace_id := current_trace_id():
+        ids["trace_id"] = trace_id
     return ids
 
 

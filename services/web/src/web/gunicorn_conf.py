@@ -78,10 +78,11 @@ control_socket_disable = True
 
 
 def post_worker_init(worker: Any) -> None:
-    """Error reports (SENTRY_DSN) from each worker: sentry-sdk's sending thread must be made
-    after the fork and after gevent patched the standard library, as it is here (the app is
-    loaded, no request served yet)."""
-    from tasks import error_reports
-    from tasks.settings import Settings
+    """Error reports (SENTRY_DSN) and traces (OTEL_EXPORTER_OTLP_ENDPOINT) from each worker
+    (tasks/process_start.py): after the fork and the app's loading. Not in post_fork, which
+    gunicorn calls before the gevent worker patches the standard library: the SDKs' sending
+    threads and the instrumented libraries would be imported unpatched, and would block it."""
+    from tasks.process_start import start_reporting
+    from tasks.settings import current_settings
 
-    error_reports.start(Settings(), "web")
+    start_reporting(current_settings(worker.wsgi), "web", flask_app=worker.wsgi)
