@@ -226,11 +226,14 @@ def test_a_4xx_is_not_reported(web, reports):
 
 def test_a_failed_job_is_reported_once_tagged_with_its_job_id(client, worker, reports):
     job_id = start(client, "fail", message="a bug")
-    assert ended(client, job_id)["state"] == "failed"
+    job = ended(client, job_id)
+    assert job["state"] == "failed"
     then = failed_job(client)
     received = reports.wait_for(of_job(then))
     assert [tags(event).get("job_id") for event in received] == [job_id, then]
     event = received[0]
+    # The request that started the job, as its message carried it to the worker.
+    assert job["request_id"] and tags(event).get("request_id") == job["request_id"]
     assert {name: tags(event).get(name) for name in ("process", "job_state", "task_id")} == {
         "process": "worker",
         "job_state": "failed",
