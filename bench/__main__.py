@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import tasks_path, web_path, work_path
+from bench import observability, tasks_path, web_path, work_path
 from bench.harness import Row, Servers, servers
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,6 +27,7 @@ ROWS: list[tuple[Callable[[Servers, int], Row], int, int]] = [
     (work_path.email, 2000, 50),
     (work_path.bulk_price_change, 1_000_000, 20_000),
     (work_path.supplier_sync, 400, 40),
+    (observability.observability_cost, 3000, 100),
 ]
 
 

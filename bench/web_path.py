@@ -58,16 +58,21 @@ def _load(port: int, request: tuple, seconds: float) -> list[float]:
         return [latency for run in runs for latency in run.result()]
 
 
-def publish_cost(servers: Servers, seconds: float) -> Row:
-    db_number = 9
+def publish_and_health_latencies(
+    servers: Servers, seconds: float, db_number: int = 9, **environ: str
+) -> tuple[list[float], list[float]]:
+    """Each POST /jobs/slow-add's time and each GET /healthz's, `seconds` of each, on
+    services/web/start with `environ`."""
     redis.Redis.from_url(servers.redis_url(db_number)).flushdb()
     app = create_app(servers.settings(db_number))
     with app.app_context():
         _, key = create_key("bench")
     port = free_port()
-    environment = servers.environment(db_number, PORT=str(port), WEB_HOST="127.0.0.1")
+    environment = servers.environment(db_number, PORT=str(port), WEB_HOST="127.0.0.1", **environ)
     web = start(
-        [str(ROOT / "services" / "web" / "start")], environment, servers.scratch / "web.log"
+        [str(ROOT / "services" / "web" / "start")],
+        environment,
+        servers.scratch / f"web-{port}.log",
     )
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 60, "gunicorn", 0.1)
@@ -79,6 +84,11 @@ def publish_cost(servers: Servers, seconds: float) -> Row:
         posts = _load(port, ("POST", "/jobs/slow-add", body, headers), seconds)
     finally:
         web.stop()
+    return posts, health
+
+
+def publish_cost(servers: Servers, seconds: float) -> Row:
+    posts, health = publish_and_health_latencies(servers, seconds)
     added_p50 = (percentile(posts, 0.5) - percentile(health, 0.5)) * 1000
     added_p99 = (percentile(posts, 0.99) - percentile(health, 0.99)) * 1000
     return Row(

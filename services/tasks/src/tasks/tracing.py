@@ -47,15 +47,23 @@ def init_tracing(service_name: str, flask_app: "Flask | None" = None) -> bool:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
-    _provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
-    _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    resource = Resource.create({SERVICE_NAME: service_name})
+    processor = BatchSpanProcessor(OTLPSpanExporter())
+    _provider = TracerProvider(resource=resource)
+    _provider.add_span_processor(processor)
     trace.set_tracer_provider(_provider)
     # An installed library outside an instrumentation's supported range stops the process,
     # rather than leaving that part out of every trace unnoticed.
     checked = {"raise_exception_on_conflict": True}
     CeleryInstrumentor().instrument(**checked)
-    RedisInstrumentor().instrument(**checked)
+    # Redis commands inside a request or a task only: the worker's own (polling for
+    # messages, acks, events) and beat's ticks would each be a trace of one span, several
+    # for every task, costing throughput and saying nothing.
+    inside_only = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_OFF))
+    inside_only.add_span_processor(processor)
+    RedisInstrumentor().instrument(tracer_provider=inside_only, **checked)
     RequestsInstrumentor().instrument(**checked)
     # At the driver: SQLAlchemy's instrumentation supports SQLAlchemy below 2.1 only, and this
     # one traces connections opened after it, whenever their engine was made (before a fork).
