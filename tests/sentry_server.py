@@ -7,10 +7,11 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from local_servers import wait_until
+from tests.loopback import LoopbackHttpServer
 
 ENVELOPE_PATH = re.compile(r"/api/(?P<project>[^/]+)/envelope/")
 Event = dict[str, Any]
@@ -39,24 +40,18 @@ def tags(event: Event) -> dict[str, str]:
     return dict(given) if isinstance(given, dict) else {key: value for key, value in given}
 
 
-class SentrySink:
+class SentrySink(LoopbackHttpServer):
     def __init__(self, project: str = "1") -> None:
         self.events: list[Event] = []
         self.problems: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.dsn = f"http://public@127.0.0.1:{self._server.server_address[1]}/{project}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        super().__init__(self._handler())
+        self.dsn = self.url.replace("http://", "http://public@") + f"/{project}"
 
     def reset(self) -> None:
         with self._lock:
             self.events.clear()
             self.problems.clear()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def wait_for(self, wanted: Callable[[Event], bool], timeout: float = 30) -> list[Event]:
         """Every event received, in order, once one that `wanted` accepts is among them."""

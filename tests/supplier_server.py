@@ -4,11 +4,13 @@ import json
 import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.loopback import LoopbackHttpServer
 
-class SupplierServer:
+
+class SupplierServer(LoopbackHttpServer):
     def __init__(self) -> None:
         self.offers: dict[str, dict[str, Any]] = {}
         #: Per sku, what the next requests get: "500", "503", "503:<seconds>", "429:<seconds>"
@@ -22,10 +24,7 @@ class SupplierServer:
         self.traceparents: list[str | None] = []
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        super().__init__(self._handler())
 
     def reset(self) -> None:
         with self._lock:
@@ -40,10 +39,6 @@ class SupplierServer:
 
     def requests_for(self, sku: str) -> list[float]:
         return [at for at, asked in self.arrivals if asked == sku]
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _next_action(self, sku: str, traceparent: str | None) -> str:
         with self._lock:
