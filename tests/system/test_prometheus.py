@@ -142,6 +142,9 @@ def some_traffic(stack: Stack, http: KeyedHttp) -> None:
         http.get(f"{stack.web.url}{path}", timeout=10)
 
 
+# Beyond the suite's 120 s: the processes start, and a first scrape of each target and two of
+# each rate's window take up to about a minute (scrape_interval 15 s) before the waits below.
+@pytest.mark.timeout(400)
 def test_prometheus_scrapes_the_stack_and_every_panel_finds_series(stack, key, prometheus):
     http = KeyedHttp(key)
     for min_stock in range(3):
