@@ -4,12 +4,14 @@ gauge at 0 within the collector's timeouts, never an error."""
 
 import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from kombu.transport.redis import PRIORITY_STEPS
 from prometheus_client import CollectorRegistry, generate_latest
 
+from local_servers import create_database
 from tasks.queue_metrics import UNACKED_KEY, QueueMetrics, queue_names, redis_lists
 from tests.integration.helpers import redis_db
 from tests.metrics_text import total
@@ -59,6 +61,17 @@ def test_messages_of_every_priority_and_unacknowledged_ones_are_counted(app, mig
     assert total(text, "celery_unacked_messages") == 2
     assert total(text, "products_metrics_collector_up", source="redis") == 1
     assert total(text, "products_metrics_collector_up", source="postgres") == 1
+
+
+def test_servers_that_refuse_are_gauges_at_0(servers, migrated):
+    """PostgreSQL without the jobs table (before the migrations ran), a Redis database that
+    does not exist: errors of another kind than a connection's."""
+    unmigrated = urlunsplit(urlsplit(migrated.database_url)._replace(path="/unmigrated"))
+    create_database(servers.database_url, "unmigrated")
+    no_such_db = migrated.broker_url.rsplit("/", 1)[0] + "/99"
+    text = scrape(QueueMetrics(no_such_db, unmigrated, ["celery"]))
+    assert total(text, "products_metrics_collector_up", source="redis") == 0
+    assert total(text, "products_metrics_collector_up", source="postgres") == 0
 
 
 def test_servers_that_do_not_answer_are_gauges_at_0(silent_port):

@@ -24,9 +24,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from tasks import database
-from tasks.errors import DATABASE_ERRORS, REDIS_ERRORS
 from tasks.models import Job, JobState
 from tasks.settings import current_settings, normalize_database_url
 
@@ -115,14 +115,14 @@ class QueueMetrics(Collector):
         try:
             lengths, unacked = self._read_redis()
             up["redis"] = True
-        except REDIS_ERRORS as error:
+        except redis.RedisError as error:  # down, hung, or refusing (a password, a lost DB)
             log.warning("queue metrics: Redis did not answer: %s", error)
             up["redis"] = False
         ledger = None
         try:
             ledger = self._read_ledger()
             up["postgres"] = True
-        except DATABASE_ERRORS as error:
+        except SQLAlchemyError as error:  # down, hung, or refusing (no table yet, no right)
             log.warning("job metrics: PostgreSQL did not answer: %s", str(error).splitlines()[0])
             up["postgres"] = False
         families = [self._up(up)]
