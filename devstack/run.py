@@ -30,7 +30,7 @@ from local_servers import (
     start_redis,
     wait_until,
 )
-from tasks.api_keys import create_key, find_key
+from tasks.api_keys import SCOPES, create_key, find_key
 from tasks.app import create_app
 from tasks.settings import Settings
 
@@ -152,12 +152,13 @@ def write_stack_block(env_file: Path, urls: dict[str, str]) -> None:
 
 
 def dev_api_key(env: dict[str, str], data_dir: Path) -> str:
-    """The development API key: made on the first start, kept, made again if the database
-    no longer knows it (a new database)."""
+    """The development API key, with every scope: made on the first start, kept, made again
+    if the database no longer knows it (a new database) or it lacks a scope added since."""
     app = create_app(Settings.from_environ(env))
     path = data_dir / "api-key"
     with app.app_context():
-        if path.exists() and find_key(path.read_text().strip()) is not None:
+        kept = find_key(path.read_text().strip()) if path.exists() else None
+        if kept is not None and set(SCOPES) <= set(kept.scopes):
             return path.read_text().strip()
         _, key = create_key("make run")
     path.write_text(key)

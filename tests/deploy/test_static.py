@@ -95,7 +95,11 @@ def test_compose_services_use_stages_and_scripts_that_exist():
         for command in [service["command"][0], *service.get("healthcheck", {}).get("test", [])[1:]]:
             assert is_script(command), f"{name}: {command} is not an executable script"
             assert command in stages[stage], f"{name}: stage {stage} does not copy {command}"
-    ports = {name for name, service in services.items() if service.get("ports")}
+    ports = {
+        name
+        for name, service in services.items()
+        if service.get("ports") and not service.get("profiles")
+    }
     assert ports == {"web", "flower"}
 
 

@@ -32,7 +32,7 @@ def test_a_key_is_shown_once_and_kept_only_as_a_hash(app, runner):
     assert key.startswith("pk_") and len(key) > 40
     with app.app_context():
         [row] = db.session.scalars(select(ApiKey)).all()
-    assert (row.name, row.scopes) == ("ci", ["jobs", "read", "write"])
+    assert (row.name, row.scopes) == ("ci", ["jobs", "metrics", "read", "write"])
     assert key.split("_")[1] == row.prefix
     assert row.key_hash == hashlib.sha256(key.encode()).hexdigest()
     assert key not in repr({c.name: getattr(row, c.name) for c in ApiKey.__table__.columns})

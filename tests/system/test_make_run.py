@@ -184,6 +184,17 @@ def test_flower_asks_for_a_password_and_shows_both_workers_as_their_own_nodes(st
     }
 
 
+def test_the_development_key_reads_the_web_metrics_and_flower_serves_the_queues(stack):
+    assert requests.get(f"{stack.web}/metrics", timeout=10).status_code == 401
+    web = stack.http.get(f"{stack.web}/metrics", timeout=10)
+    assert web.status_code == 200, web.text
+    assert "products_http_requests_total" in web.text
+    flower = requests.get(f"{stack.flower}/metrics", auth=FLOWER_AUTH, timeout=30)
+    assert flower.status_code == 200
+    assert 'products_metrics_collector_up{source="postgres"} 1.0' in flower.text
+    assert 'celery_queue_length{queue="io"}' in flower.text
+
+
 def test_a_product_syncs_from_the_local_supplier(stack):
     product = post_product(stack, "SYNC-1")
     accepted = stack.http.post(f"{stack.web}/products/{product['id']}/sync", timeout=10)

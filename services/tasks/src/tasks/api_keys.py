@@ -15,10 +15,11 @@ from sqlalchemy import func, or_, select, update
 from tasks.extensions import db
 from tasks.models import ApiKey
 
-READ, WRITE, JOBS = "read", "write", "jobs"
+READ, WRITE, JOBS, METRICS = "read", "write", "jobs", "metrics"
 # read: GET products and jobs (when reads are not public); write: create, change and
-# delete products; jobs: start, retry and cancel background work.
-SCOPES = (READ, WRITE, JOBS)
+# delete products; jobs: start, retry and cancel background work; metrics: GET /metrics
+# (what Prometheus scrapes).
+SCOPES = (READ, WRITE, JOBS, METRICS)
 KEY_PREFIX = "pk_"
 # A key's last use is written at most this often: not a write on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -27,9 +27,17 @@ def create_app(
 
     import tasks
     from tasks.settings import Settings, current_settings
-    from web import database_deadline, error_handler, rate_limits, request_ids, strict_input
+    from web import (
+        database_deadline,
+        error_handler,
+        metrics,
+        rate_limits,
+        request_ids,
+        strict_input,
+    )
     from web.health_views import bp as health_bp
     from web.job_views import bp as jobs_bp
+    from web.metrics import bp as metrics_bp
     from web.openapi import create_api
     from web.product_views import bp as products_bp
     from web.report_views import bp as reports_bp
@@ -43,9 +51,9 @@ def create_app(
     # Ids in paths are ASCII digits: werkzeug's own int takes other scripts' digits too.
     app.url_map.converters["int"] = AsciiIntegerConverter
     ma.init_app(app)
-    for part in (request_ids, error_handler, strict_input, database_deadline, rate_limits):
+    for part in (metrics, request_ids, error_handler, strict_input, database_deadline, rate_limits):
         part.register(app)
     api = create_api(app)
-    for blueprint in (health_bp, products_bp, jobs_bp, reports_bp, *blueprints):
+    for blueprint in (health_bp, products_bp, jobs_bp, reports_bp, metrics_bp, *blueprints):
         api.register_blueprint(blueprint)
     return app

@@ -14,10 +14,20 @@ kombu) and the readiness checks' thread pool yield to other requests instead of 
 the process. Work that holds the CPU still blocks its worker: there is none in the API
 (slow work goes to Celery), and `timeout` below restarts a worker stuck for 30 s.
 
+Metrics (web/metrics.py): prometheus-client's multiprocess mode, in which each worker keeps
+its values in files of PROMETHEUS_MULTIPROC_DIR and /metrics adds up every worker's. The
+master sets that folder up before it forks the first worker (on_starting: given, or a new
+temporary one), empties it of an earlier run's files, and, when a worker exits, removes the
+files of its values that only count while it lives (child_exit). A dead worker's counters
+stay: the totals must not go back.
+
 This module is imported by gunicorn's master process: it must not import the app.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -36,6 +46,10 @@ class ServerSettings(LogSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port gunicorn listens on")
     web_concurrency: int = Field(2, ge=1, description="Worker processes (one per core suffices)")
     web_connections: int = Field(1000, ge=1, description="Connections each worker serves at once")
+    prometheus_multiproc_dir: str | None = Field(
+        None,
+        description="Folder of the workers' metrics files, emptied at start (default: a new one)",
+    )
 
 
 server = ServerSettings()
@@ -75,6 +89,40 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # for `gunicornc`: unused here, one path shared by every gunicorn of a user (tests run
 # several), and a write into a home directory the container user may not have.
 control_socket_disable = True
+
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# Memory, not disk, where there is /dev/shm: every worker writes to these files per request.
+METRICS_PARENT = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The folder on_starting made, if it made one, for on_exit to remove.
+_made_metrics_dir: list[str] = []
+
+
+def on_starting(_: Any) -> None:
+    """The workers' metrics folder, set in the environment they inherit: the one given,
+    emptied of an earlier run's files, or a new one, removed again at exit."""
+    given = server.prometheus_multiproc_dir
+    if given is None:
+        made = tempfile.mkdtemp(prefix="products-metrics-", dir=METRICS_PARENT)
+        _made_metrics_dir.append(made)
+        os.environ[METRICS_DIR] = made
+        return
+    folder = Path(given)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.db"):  # prometheus-client's files, nothing else of the folder
+        old.unlink()
+    os.environ[METRICS_DIR] = str(folder)
+
+
+def child_exit(_: Any, worker: Any) -> None:
+    # Imported when first needed: before it forks, the master imports nothing of the app's.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(_: Any) -> None:
+    for made in _made_metrics_dir:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def post_worker_init(worker: Any) -> None:

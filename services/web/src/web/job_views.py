@@ -15,6 +15,7 @@ from tasks import very_slow_add
 from tasks.api_keys import JOBS, READ
 from tasks.jobs import cancel_job, find_job, parse_job_id, retry_job, start_job
 from tasks.models import Job
+from web import metrics
 from web.openapi import Blueprint, View
 from web.pagination import paginated
 from web.rate_limits import limited
@@ -72,7 +73,9 @@ def accept_job(
         raise BadRequest(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     job, created = start_job(task, arguments, idempotency_key=key, with_job=with_job)
     headers = {"Location": url_for("jobs.get_job", job_id=job.id)}
-    if not created:
+    if created:
+        metrics.job_started(job.kind)
+    else:
         headers["Idempotent-Replayed"] = "true"
     return job, 202, headers
 
