@@ -4,8 +4,9 @@ Flower 2.2 serves /metrics (Prometheus) and /logout without asking for credentia
 with basic_auth set. Here they ask, like every other page of Flower: only /healthcheck,
 and the static files of Flower's own web pages, answer without credentials.
 
-Its /metrics also serves the queues' and the job ledger's metrics (tasks/queue_metrics.py),
-and its task runtime histogram gets buckets for jobs that take minutes.
+Its /metrics also serves the queues' and the job ledger's metrics
+(tasks/observability/queue_metrics.py), and its task runtime histogram gets buckets for
+jobs that take minutes.
 """
 
 from flower.views.auth import LogoutHandler

@@ -1,4 +1,4 @@
-"""The queue and job metrics' collector (tasks/queue_metrics.py) on real Redis and
+"""The queue and job metrics' collector (tasks/observability/queue_metrics.py) on real Redis and
 PostgreSQL: every priority's list of a queue counts, and a server that does not answer is a
 gauge at 0 within the collector's timeouts, never an error."""
 
@@ -12,7 +12,7 @@ from kombu.transport.redis import PRIORITY_STEPS
 from prometheus_client import CollectorRegistry, generate_latest
 
 from local_servers import create_database
-from tasks.queue_metrics import UNACKED_KEY, QueueMetrics, queue_names, redis_lists
+from tasks.observability.queue_metrics import UNACKED_KEY, QueueMetrics, queue_names, redis_lists
 from tests.integration.helpers import redis_db
 from tests.metrics_text import total
 

@@ -1,5 +1,5 @@
-"""The queue and job metrics Flower serves (tasks/queue_metrics.py), against a real worker,
-Flower and Redis: jobs waiting for a stopped worker are counted in its queue and in the
+"""The queue and job metrics Flower serves (tasks/observability/queue_metrics.py), against a
+real worker, Flower and Redis: jobs waiting for a stopped worker are counted in its queue and in the
 ledger, and counted out once it ran them; a dependency down is a gauge at 0, not a failed
 scrape."""
 

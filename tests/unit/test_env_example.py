@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 
 # Who reads the variables that are not settings of the Python code: the start scripts
 # (worker pool and queues), compose (the servers' passwords, published ports), Flower, make run,
-# the OpenTelemetry SDK (its OTEL_* variables) and tasks/tracing.py.
+# the OpenTelemetry SDK (its OTEL_* variables) and tasks/observability/tracing.py.
 OTHER_READERS = [
     *(ROOT / "services").glob("*/start"),
     *(ROOT / "services").glob("*/*healthcheck"),
@@ -20,7 +20,7 @@ OTHER_READERS = [
     ROOT / "compose.yaml",
     ROOT / "Makefile",
     *(ROOT / "devstack").glob("*.py"),
-    ROOT / "services" / "tasks" / "src" / "tasks" / "tracing.py",
+    ROOT / "services" / "tasks" / "src" / "tasks" / "observability" / "tracing.py",
 ]
 
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.unit
 START_AND_REPORT = (
     "import sys;"
     "import tasks.job_lifecycle, web.error_handler;"
-    "from tasks import error_reports;"
+    "from tasks.observability import error_reports;"
     "from tasks.settings import Settings;"
     "error_reports.start(Settings.from_environ({{'APP_ENV': 'test', {dsn}}}), 'web');"
     "error_reports.report(RuntimeError('a bug'), job_id='j');"

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tasks.logs import ContextFilter, ExpectedOutcomes, TextFormatter, json_formatter
+from tasks.observability.logs import ContextFilter, ExpectedOutcomes, TextFormatter, json_formatter
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""tasks.tracing in a fresh interpreter each: what it loads, and the trace id it gives."""
+"""tasks.observability.tracing in a fresh interpreter each: what it loads, and the trace id
+it gives."""
 
 import os
 import subprocess
@@ -24,7 +25,7 @@ def run(code: str, **environ: str) -> str:
 
 def test_without_an_endpoint_nothing_is_traced_nor_loaded():
     code = (
-        "import sys; from tasks.tracing import init_tracing, current_trace_id;"
+        "import sys; from tasks.observability.tracing import init_tracing, current_trace_id;"
         "print(init_tracing('web'), current_trace_id(),"
         " [m for m in sys.modules if m.startswith('opentelemetry')])"
     )
@@ -38,7 +39,7 @@ def test_the_trace_id_is_that_of_the_span_under_way():
     code = """
 import os, sys
 from opentelemetry import trace
-from tasks.tracing import current_trace_id, init_tracing
+from tasks.observability.tracing import current_trace_id, init_tracing
 
 print(init_tracing("web"), current_trace_id())
 span = trace.get_tracer("t").start_span("s")

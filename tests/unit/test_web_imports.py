@@ -7,7 +7,7 @@ pytestmark = pytest.mark.unit
 
 APP_MODULES = (
     "flask",
-    # tasks.logs alone is imported: the master logs as the app does.
+    # tasks.observability.logs alone is imported: the master logs as the app does.
     "tasks.app",
     "tasks.settings",
     "celery",

@@ -14,7 +14,7 @@ from tasks.celery_config import celery_config
 from tasks.cli import jobs_cli, keys_cli, products_cli, roles_cli
 from tasks.extensions import db, migrate
 from tasks.ledger import Ledger
-from tasks.logs import configure_logging
+from tasks.observability.logs import configure_logging
 from tasks.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,7 +35,7 @@ class FlaskTask(Task):
     `autoretry_for` and friends), with the RETRY_* settings for the numbers it leaves out."""
 
     # Remembers the ids of each message received, for the consumer's log line to name.
-    Request = "tasks.worker_request:IdentifiedRequest"
+    Request = "tasks.observability.received_ids:IdentifiedRequest"
     autoretry_for: tuple[type[BaseException], ...] = ()
     retry_jitter = True
     # Left None by a task, these come from the configuration (tasks/celery_config.py) when

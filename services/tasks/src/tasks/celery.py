@@ -17,8 +17,8 @@ from celery.worker import WorkController
 
 from tasks.app import create_app
 from tasks.extensions import db
-from tasks.logs import configure_logging
-from tasks.process_start import start_reporting, stop_reporting
+from tasks.observability.logs import configure_logging
+from tasks.observability.process_start import start_reporting, stop_reporting
 from tasks.settings import current_settings
 
 flask_app = create_app()

@@ -12,8 +12,8 @@ saying it is a job. For each delivery of such a task, JobTask:
   ran out. A body that raises JobCancelled (the job was cancelled, or a later delivery took it
   over) stops and records nothing.
 
-A job that ends `failed` or `dead` is reported (tasks.error_reports), once: by the delivery
-whose entry ended it.
+A job that ends `failed` or `dead` is reported (tasks.observability.error_reports), once: by
+the delivery whose entry ended it.
 
 The same task sent another way (`.delay()` in a shell, beat) is not a job: its body gets a
 context with no job, and nothing touches the ledger.
@@ -33,13 +33,13 @@ from celery.exceptions import Ignore, MaxRetriesExceededError, Retry
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import func, update
 
-from tasks import error_reports
 from tasks.app import FlaskTask, RetryNotPublished
 from tasks.errors import DEPENDENCY_ERRORS, describe
 from tasks.extensions import db
 from tasks.headers import JOB_HEADER
 from tasks.ledger import Ledger, owned
 from tasks.models import Job, JobState
+from tasks.observability import error_reports
 from tasks.settings import current_settings
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ from tasks import database
 from tasks.errors import REDIS_ERRORS, BrokerUnavailable, JobConflict, JobNotFound
 from tasks.extensions import db
 from tasks.headers import JOB_HEADER, REQUEST_ID_HEADER
-from tasks.log_context import current_ids, note_job
 from tasks.models import (
     ACTIVE_STATES,
     RETRYABLE_STATES,
@@ -28,6 +27,7 @@ from tasks.models import (
     MessageState,
     OutboxMessage,
 )
+from tasks.observability.ids import current_ids, note_job
 
 # An Idempotency-Key whose job vanished meanwhile (its publish failed) is tried again.
 IDEMPOTENT_INSERT_TRIES = 3

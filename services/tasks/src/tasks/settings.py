@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from tasks.logs import LogSettings
+from tasks.observability.logs import LogSettings
 
 PRODUCTION = "production"
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"

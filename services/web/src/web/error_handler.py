@@ -4,7 +4,7 @@ The library's errors say what failed (tasks.errors.AppError: status, code, messa
 to try again); werkzeug's HTTP errors, marshmallow's validation errors, gunicorn's refusal of
 a malformed body and PostgreSQL or Redis found unavailable are put in those terms here.
 Anything else is a bug: logged with its traceback and the request id, reported
-(tasks.error_reports) and answered 500.
+(tasks.observability.error_reports) and answered 500.
 """
 
 from typing import Any
@@ -21,7 +21,6 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
-from tasks import error_reports
 from tasks.errors import (
     DATABASE_ERRORS,
     REDIS_ERRORS,
@@ -30,6 +29,7 @@ from tasks.errors import (
     DatabaseUnavailable,
     Unavailable,
 )
+from tasks.observability import error_reports
 from web.error_shape import error_body
 from web.request_ids import request_id
 

@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from tasks.logs import LogSettings, logging_config
+from tasks.observability.logs import LogSettings, logging_config
 
 
 class ServerSettings(LogSettings):
@@ -127,10 +127,11 @@ def on_exit(_: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """Error reports (SENTRY_DSN) and traces (OTEL_EXPORTER_OTLP_ENDPOINT) from each worker
-    (tasks/process_start.py): after the fork and the app's loading. Not in post_fork, which
-    gunicorn calls before the gevent worker patches the standard library: the SDKs' sending
-    threads and the instrumented libraries would be imported unpatched, and would block it."""
-    from tasks.process_start import start_reporting
+    (tasks/observability/process_start.py): after the fork and the app's loading. Not in
+    post_fork, which gunicorn calls before the gevent worker patches the standard library:
+    the SDKs' sending threads and the instrumented libraries would be imported unpatched,
+    and would block it."""
+    from tasks.observability.process_start import start_reporting
     from tasks.settings import current_settings
 
     start_reporting(current_settings(worker.wsgi), "web", flask_app=worker.wsgi)

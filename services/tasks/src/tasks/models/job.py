@@ -39,7 +39,7 @@ class Job(db.Model):
     arguments: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     # The X-Request-ID of the request that started the job, and of the last that retried it:
-    # its task's log lines name the latter if there is one (tasks/log_context.py).
+    # its task's log lines name the latter if there is one (tasks/observability/ids.py).
     request_id: Mapped[str | None] = mapped_column(String(128))
     retry_request_id: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED, index=True)

@@ -1,6 +1,6 @@
 """What a process of the stack starts once it is the process that does the work, after any
-fork (a sending thread does not survive one): error reports (tasks/error_reports.py) and
-traces (tasks/tracing.py). Each is free when its variable is unset.
+fork (a sending thread does not survive one): error reports (error_reports.py) and traces
+(tracing.py). Each is free when its variable is unset.
 
 Called from gunicorn's post_worker_init (web/gunicorn_conf.py) and Celery's signals
 (tasks/celery.py): a prefork pool process, a worker that runs its tasks itself (the io
@@ -9,7 +9,7 @@ worker's threads), beat.
 
 from typing import TYPE_CHECKING
 
-from tasks import error_reports, tracing
+from tasks.observability import error_reports, tracing
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -1,5 +1,5 @@
 """Error reports to Sentry, when SENTRY_DSN is set: every 500 of the API and every job that
-ends failed or dead, once each, tagged with the ids of what failed (tasks.log_context).
+ends failed or dead, once each, tagged with the ids of what failed (tasks.observability.ids).
 
 The reports are sent from where those ends are decided (web.error_handler,
 tasks.job_lifecycle), not by sentry-sdk's integrations: its Celery integration reports what
@@ -15,7 +15,7 @@ sending thread does not survive one (web.gunicorn_conf, tasks.celery).
 import os
 from typing import TYPE_CHECKING
 
-from tasks.log_context import current_ids
+from tasks.observability.ids import current_ids
 
 if TYPE_CHECKING:
     from tasks.settings import Settings

@@ -3,7 +3,7 @@ worker, io, beat, Flower and release.
 
 A line is JSON (LOG_FORMAT=json, the default in production) or readable text (make run),
 names the process type, and the request, job and task it is about when there is one
-(tasks/log_context.py). What a process rides out, or does by design, is not an ERROR: an
+(tasks/observability/ids.py). What a process rides out, or does by design, is not an ERROR: an
 operator's alert on ERROR must not fire on every Redis restart (see ExpectedOutcomes).
 """
 
@@ -62,7 +62,7 @@ class ContextFilter(logging.Filter):
                 setattr(record, name, atoms.get(atom))
         elif "task_id" not in ids and isinstance(data := getattr(record, "data", None), dict):
             # Celery's consumer ("Task ... received") names the task only in its data.
-            from tasks.worker_request import ids_of_received
+            from tasks.observability.received_ids import ids_of_received
 
             ids.update(ids_of_received(str(data.get("id"))))
         for name in IDS:
@@ -180,7 +180,7 @@ def configure_logging(
     ids: Callable[[], dict[str, str]] | None = None,
 ) -> None:
     if ids is None:
-        from tasks.log_context import current_ids
+        from tasks.observability.ids import current_ids
 
         ids = current_ids
     logging.config.dictConfig(logging_config(process_type, log_format, level, ids))

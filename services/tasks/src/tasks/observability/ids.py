@@ -10,7 +10,7 @@ from celery import current_task
 from flask import g, has_app_context
 
 from tasks.headers import JOB_HEADER, REQUEST_ID_HEADER
-from tasks.tracing import current_trace_id
+from tasks.observability.tracing import current_trace_id
 
 
 def current_ids() -> dict[str, str]:
