@@ -13,7 +13,7 @@ from flower.views.auth import LogoutHandler
 from flower.views.monitor import Metrics
 from tornado.web import authenticated
 
-from tasks import queue_metrics
+from tasks.observability import queue_metrics
 from tasks.celery import app as celery_app
 
 Metrics.get = authenticated(Metrics.get)
