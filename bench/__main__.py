@@ -27,7 +27,7 @@ ROWS: list[tuple[Callable[[Servers, int], Row], int, int]] = [
     (work_path.email, 2000, 50),
     (work_path.bulk_price_change, 1_000_000, 20_000),
     (work_path.supplier_sync, 400, 40),
-    (observability.observability_cost, 3000, 100),
+    (observability.observability_cost, 1500, 50),
 ]
 
 
