@@ -13,8 +13,8 @@ from flower.views.auth import LogoutHandler
 from flower.views.monitor import Metrics
 from tornado.web import authenticated
 
-from tasks.observability import queue_metrics
 from tasks.celery import app as celery_app
+from tasks.observability import queue_metrics
 
 Metrics.get = authenticated(Metrics.get)
 LogoutHandler.get = authenticated(LogoutHandler.get)
