@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from local_servers import answers, free_port, wait_until
+from local_servers import free_port
 from tests import processes
 
 FLOWER_USER, FLOWER_PASSWORD = "admin", "flower-password"
@@ -37,7 +37,7 @@ def flower_server(
     """services/flower/start until it answers /healthcheck."""
     port = free_port()
     log = scratch / f"flower-{port}.log"
-    process = processes.start(
+    with processes.serving(
         [str(processes.SERVICES / "flower" / "start")],
         processes.service_environment(
             database_url,
@@ -47,17 +47,9 @@ def flower_server(
             FLOWER_BASIC_AUTH=f"{FLOWER_USER}:{FLOWER_PASSWORD}",
             **env,
         ),
-        cwd=scratch,
-        log=log,
-    )
-    server = FlowerServer(port, log)
-    try:
-        wait_until(
-            lambda: process.poll() is None and answers(f"{server.url}/healthcheck"),
-            60,
-            f"Flower to answer (log: {log})",
-            interval=0.2,
-        )
-        yield server
-    finally:
-        processes.stop(process)
+        scratch,
+        log,
+        f"http://127.0.0.1:{port}/healthcheck",
+        "Flower",
+    ):
+        yield FlowerServer(port, log)

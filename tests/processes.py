@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -77,6 +79,26 @@ def start_worker(
         interval=0.2,
     )
     return process, log
+
+
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], cwd: Path, log: Path, ready_url: str, what: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` running until `ready_url` answers, and stopped when the block ends."""
+    from local_servers import answers, wait_until
+
+    process = start(command, env, cwd, log)
+    try:
+        wait_until(
+            lambda: process.poll() is None and answers(ready_url),
+            60,
+            f"{what} to answer (log: {log})",
+            interval=0.2,
+        )
+        yield process
+    finally:
+        stop(process)
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:

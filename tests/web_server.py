@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from local_servers import answers, free_port, wait_until
+from local_servers import free_port
 from tests import processes
 
 
@@ -48,25 +48,18 @@ def web_server(database_url: str, redis_url: str, scratch: Path, **env: str) -> 
     answers /healthz."""
     port = free_port()
     log = scratch / f"web-{port}.log"
-    process = processes.start(
+    url = f"http://127.0.0.1:{port}"
+    with processes.serving(
         [str(processes.SERVICES / "web" / "start")],
         processes.service_environment(
             database_url, redis_url, PORT=str(port), **{"WEB_CONCURRENCY": "1", **env}
         ),
-        cwd=scratch,
-        log=log,
-    )
-    server = WebServer(process, port, log)
-    try:
-        wait_until(
-            lambda: process.poll() is None and answers(f"{server.url}/healthz"),
-            60,
-            f"the web server to answer (log: {log})",
-            interval=0.2,
-        )
-        yield server
-    finally:
-        processes.stop(process)
+        scratch,
+        log,
+        f"{url}/healthz",
+        "the web server",
+    ) as process:
+        yield WebServer(process, port, log)
 
 
 @dataclass

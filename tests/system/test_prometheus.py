@@ -17,7 +17,7 @@ import redis
 import requests
 import yaml
 
-from local_servers import answers, free_port, wait_until
+from local_servers import free_port, wait_until
 from tasks.api_keys import JOBS, METRICS
 from tests import processes
 from tests.auth import KeyedHttp, make_key
@@ -91,26 +91,19 @@ def prometheus(stack, key, tmp_path) -> Iterator[str]:
         "PROMETHEUS_API_KEY": key,
         "FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{FLOWER_PASSWORD}",
     }
-    process = processes.start(
+    with processes.serving(
         [
             str(config / "start"),
             f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
         env,
-        cwd=tmp_path,
-        log=log,
-    )
-    try:
-        wait_until(
-            lambda: process.poll() is None and answers(f"{url}/-/ready"),
-            60,
-            f"Prometheus to be ready (log: {log})",
-            interval=0.2,
-        )
+        tmp_path,
+        log,
+        f"{url}/-/ready",
+        "Prometheus",
+    ):
         yield url
-    finally:
-        processes.stop(process)
 
 
 def api(prometheus: str, path: str, **params: str) -> Any:
