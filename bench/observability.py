@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bench.harness import Row, Servers, percentile
-from bench.tasks_path import STACK_OPTIONS, _stack_drain
+from bench.tasks_path import STACK_OPTIONS, stack_drain
 from bench.web_path import publish_and_health_latencies
 
 OFF = {"LOG_FORMAT": "text", "PROCESS_TYPE": "worker"}
@@ -55,8 +55,8 @@ def observability_cost(servers: Servers, count: int, rounds: int = 3) -> Row:
     posts_on: list[float] = []
     with observed() as observing:
         for _ in range(rounds):
-            off.append(_stack_drain(servers, count, 2, as_jobs=True, options=options, **OFF))
-            on.append(_stack_drain(servers, count, 2, as_jobs=True, options=options, **observing))
+            off.append(stack_drain(servers, count, 2, as_jobs=True, options=options, **OFF))
+            on.append(stack_drain(servers, count, 2, as_jobs=True, options=options, **observing))
         for _ in range(2):
             posts_off += publish_and_health_latencies(servers, 3, **OFF)[0]
             posts_on += publish_and_health_latencies(servers, 3, **observing)[0]

@@ -61,7 +61,7 @@ def _postgres_transactions(servers: Servers, database: str) -> int:
     return int(count)
 
 
-def _stack_drain(
+def stack_drain(
     servers: Servers,
     count: int,
     db_number: int,
@@ -109,7 +109,7 @@ def _stack_drain(
 def _job_throughput(servers: Servers, count: int, prefetch: int) -> Row:
     plain = _plain_drain(servers, count, 0)
     options = (*STACK_OPTIONS, "--prefetch-multiplier", str(prefetch))
-    jobs = _stack_drain(servers, count, 2, as_jobs=True, options=options)
+    jobs = stack_drain(servers, count, 2, as_jobs=True, options=options)
     return Row(
         "job throughput" if prefetch == 1 else f"job throughput, prefetch {prefetch}",
         jobs,
@@ -137,7 +137,7 @@ def plain_task_throughput(servers: Servers, count: int) -> Row:
     create_database(servers.postgres.url.rsplit("/", 1)[0] + "/postgres", "bench_plain")
     url = servers.postgres.url.rsplit("/", 1)[0] + "/bench_plain"
     before = _postgres_transactions(servers, "bench_plain")
-    tasks = _stack_drain(servers, count, 5, as_jobs=False, DATABASE_URL=url)
+    tasks = stack_drain(servers, count, 5, as_jobs=False, DATABASE_URL=url)
     # Its connections are closed by now: PostgreSQL has counted what they did.
     round_trips = _postgres_transactions(servers, "bench_plain") - before
     return Row(
