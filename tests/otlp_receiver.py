@@ -26,6 +26,7 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict[str, Any] = field(hash=False)
+    events: list[str] = field(default_factory=list, hash=False)
 
     @property
     def is_client(self) -> bool:
@@ -57,6 +58,7 @@ def decode(body: bytes) -> list[ReceivedSpan]:
                         span_id=span.span_id.hex(),
                         parent_span_id=span.parent_span_id.hex(),
                         attributes=_attributes(span.attributes),
+                        events=[event.name for event in span.events],
                     )
                 )
     return spans

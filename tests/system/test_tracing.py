@@ -128,6 +128,9 @@ def test_a_product_sync_is_one_trace_from_the_request_to_the_suppliers_call(
     assert (root.service, root.name) == ("web", "POST /products/<int:product_id>/sync"), path
     assert ("web", "apply_async/tasks.sync_products") in path, path
     assert (service, "run/tasks.sync_products") in path, path
+    # The ledger's entries are events of the job's span, not spans of their own.
+    [run] = [span for span in chain if span.name == "run/tasks.sync_products"]  # type: ignore[attr-defined]
+    assert run.events[0] == "job claimed" and run.events[-1] == "job succeeded", run.events
     # The database and Redis are in the trace too, from both sides of the queue.
     services_of = {
         kind: {span.service for span in spans if span.attributes.get("db.system") == kind}

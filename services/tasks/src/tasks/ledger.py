@@ -38,6 +38,7 @@ from tenacity import (
 
 from tasks.errors import DATABASE_ERRORS, describe
 from tasks.models import ACTIVE_STATES, Job, JobState
+from tasks.observability.tracing import as_an_event
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,17 @@ FAILED = _of_delivery(*ACTIVE_STATES).values(
 )
 
 
+# What each entry is called in a trace (an event on the job's span, not a span of its own).
+ENTRY_NAMES: dict[Any, str] = {
+    CLAIM: "job claimed",
+    OWNS: "job ownership checked",
+    PROGRESS: "job progress",
+    SUCCEEDED: "job succeeded",
+    RETRYING: "job retrying",
+    FAILED: "job failed",
+}
+
+
 class Ledger:
     def __init__(self, database_url: str, engine_options: dict[str, Any]) -> None:
         # Every entry is one statement, committed on its own (autocommit connections), with
@@ -132,9 +144,13 @@ class Ledger:
         )
 
     def _execute(self, statement: Any, **parameters: Any) -> CursorResult[Any]:
+        delivery = {"job.delivery": parameters["delivery"]} if "delivery" in parameters else {}
         for attempt in (1, 2):
             try:
-                with self.engine.connect() as connection:
+                with (
+                    as_an_event(ENTRY_NAMES[statement], delivery),
+                    self.engine.connect() as connection,
+                ):
                     return connection.execute(statement, parameters)
             except DBAPIError as error:
                 # A connection PostgreSQL closed (it restarted, say) is invalidated by now.

@@ -10,6 +10,8 @@ only `service.name` is set here: the process type, so that it cannot be one name
 """
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -85,6 +87,25 @@ def shutdown_tracing() -> None:
     (a prefork pool process)."""
     if _provider is not None and _traced_pid == os.getpid():
         _provider.shutdown()
+
+
+@contextmanager
+def as_an_event(name: str, attributes: dict[str, str | int | bool]) -> Iterator[None]:
+    """Runs the block untraced, as an event `name` of the span under way: for the stack's own
+    bookkeeping (the job ledger's entries), which as spans of their own would be two or more
+    on every job, each costing more than a no-op job's run span, and say less than an event
+    on it does."""
+    if _traced_pid != os.getpid():
+        yield
+        return
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event(name, attributes)
 
 
 def current_trace_id() -> str | None:
