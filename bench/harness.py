@@ -42,6 +42,11 @@ class Servers:
     redis: Server
     scratch: Path
 
+    def session_ids(self) -> list[int]:
+        """The sessions of PostgreSQL's and Redis's processes (each leads its own), for a
+        CpuMeter."""
+        return [pid for server in (self.postgres, self.redis) if (pid := server.process.pid)]
+
     def redis_url(self, db: int) -> str:
         return self.redis.url.rsplit("/", 1)[0] + f"/{db}"
 

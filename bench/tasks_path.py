@@ -4,12 +4,14 @@ plain Celery app; how soon an idle worker starts a job; a worker's memory over m
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
 import redis
 from sqlalchemy import func, select, text
 
+from bench.cpu import CpuMeter
 from bench.harness import Row, Servers, percentile, timed, worker
 from local_servers import create_database
 from tasks.extensions import db
@@ -61,6 +63,13 @@ def _postgres_transactions(servers: Servers, database: str) -> int:
     return int(count)
 
 
+@dataclass(frozen=True)
+class Drain:
+    per_second: float
+    # Over the worker, PostgreSQL and Redis, while they drained.
+    cpu_seconds_per_1000: float
+
+
 def stack_drain(
     servers: Servers,
     count: int,
@@ -68,9 +77,9 @@ def stack_drain(
     as_jobs: bool,
     options: tuple[str, ...] = STACK_OPTIONS,
     **environ: str,
-) -> float:
-    """Tasks a second through the stack's worker: `count` no-op jobs (a job row, the ledger)
-    or plain tasks of the stack's app, queued, then drained."""
+) -> Drain:
+    """Tasks a second through the stack's worker, and the CPU they took: `count` no-op jobs
+    (a job row, the ledger) or plain tasks of the stack's app, queued, then drained."""
     from bench.stack import noop
 
     app = _stack_app(servers, db_number)
@@ -101,15 +110,18 @@ def stack_drain(
 
     log = servers.scratch / f"stack-{db_number}.log"
     environment = {**servers.environment(db_number), **environ}
-    with worker("bench.stack", environment, log, *options):
+    with worker("bench.stack", environment, log, *options) as process:
+        meter = CpuMeter(process.pid, *servers.session_ids())
+        meter.start()
         seconds = timed(drained, 600, "the stack's worker to drain")
-    return count / seconds
+        cpu = meter.stop()
+    return Drain(count / seconds, cpu * 1000 / count)
 
 
 def _job_throughput(servers: Servers, count: int, prefetch: int) -> Row:
     plain = _plain_drain(servers, count, 0)
     options = (*STACK_OPTIONS, "--prefetch-multiplier", str(prefetch))
-    jobs = stack_drain(servers, count, 2, as_jobs=True, options=options)
+    jobs = stack_drain(servers, count, 2, as_jobs=True, options=options).per_second
     return Row(
         "job throughput" if prefetch == 1 else f"job throughput, prefetch {prefetch}",
         jobs,
@@ -137,7 +149,7 @@ def plain_task_throughput(servers: Servers, count: int) -> Row:
     create_database(servers.postgres.url.rsplit("/", 1)[0] + "/postgres", "bench_plain")
     url = servers.postgres.url.rsplit("/", 1)[0] + "/bench_plain"
     before = _postgres_transactions(servers, "bench_plain")
-    tasks = stack_drain(servers, count, 5, as_jobs=False, DATABASE_URL=url)
+    tasks = stack_drain(servers, count, 5, as_jobs=False, DATABASE_URL=url).per_second
     # Its connections are closed by now: PostgreSQL has counted what they did.
     round_trips = _postgres_transactions(servers, "bench_plain") - before
     return Row(
