@@ -2,10 +2,12 @@
 one (401 without, 403 without the scope); reads are public only while a setting says so."""
 
 import hashlib
+import time
 
 import pytest
 from sqlalchemy import select
 
+from local_servers import wait_until
 from tasks.extensions import db
 from tasks.models import ApiKey, Product
 from tests.auth import make_key, with_key
@@ -83,17 +85,36 @@ def test_a_key_without_the_scope_is_a_403_naming_it(app):
     assert product_count(app) == 1
 
 
-def test_a_revoked_key_is_refused_from_the_next_request_on(app, runner):
-    key = made_by_cli(runner, "--name", "leaked", "--scope", "write")
-    client = with_key(app.test_client(), key)
-    assert client.post("/products", json=KETTLE).status_code == 201
+def revoke(runner, key: str) -> None:
     prefix = key.split("_")[1]
     assert prefix in runner.invoke(args=["keys", "list"]).output
     revoked = runner.invoke(args=["keys", "revoke", prefix])
     assert revoked.exit_code == 0 and "revoked" in revoked.output
-    assert client.post("/products", json={**KETTLE, "sku": "KT-2"}).status_code == 401
     assert "revoked" in runner.invoke(args=["keys", "list"]).output
+
+
+def test_a_revoked_key_is_refused_from_the_next_request_on_without_a_key_cache(migrated):
+    app = app_on_redis_db(migrated, 0, API_KEY_CACHE_SECONDS="0")
+    runner = app.test_cli_runner()
+    key = made_by_cli(runner, "--name", "leaked", "--scope", "write")
+    client = with_key(app.test_client(), key)
+    assert client.post("/products", json=KETTLE).status_code == 201
+    revoke(runner, key)
+    assert client.post("/products", json={**KETTLE, "sku": "KT-2"}).status_code == 401
     assert runner.invoke(args=["keys", "revoke", "ffffffffffff"]).exit_code == 1
+
+
+def test_a_revoked_key_is_refused_once_the_key_cache_forgets_it(migrated):
+    app = app_on_redis_db(migrated, 0, API_KEY_CACHE_SECONDS="1", API_PUBLIC_READS="false")
+    runner = app.test_cli_runner()
+    key = made_by_cli(runner, "--name", "leaked", "--scope", "read")
+    client = with_key(app.test_client(), key)
+    assert client.get("/jobs").status_code == 200
+    revoke(runner, key)
+    revoked_at = time.monotonic()
+    wait_until(lambda: client.get("/jobs").status_code == 401, 10, "the revoked key's 401")
+    # The cache keeps it for a second; a poll and a request take far less than another.
+    assert time.monotonic() - revoked_at < 1 + 1.5, "refused later than API_KEY_CACHE_SECONDS"
 
 
 def test_a_key_records_when_it_was_last_used(app, client):

@@ -194,6 +194,12 @@ class Settings(LogSettings):
         "/tmp/products-beat.heartbeat", description="Touched by beat at each tick (its health)"
     )
     api_public_reads: bool = Field(True, description="Whether GET requests need no API key")
+    api_key_cache_seconds: float = Field(
+        5,
+        ge=0,
+        description="How long a web process trusts an API key it has checked: a revoked key "
+        "is refused within this time (0: from the next request on, at a SELECT per request)",
+    )
     jobs_rate_limit_per_key: Annotated[str, AfterValidator(rates)] = Field(
         "30/minute", description="Jobs one API key may start (Flask-Limiter syntax)"
     )
