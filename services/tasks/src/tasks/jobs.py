@@ -109,16 +109,21 @@ def _insert_job(task: Task, arguments: dict[str, Any], idempotency_key: str | No
 def publish_job(job: Job) -> None:
     # This Flask app's own Celery app: with several apps in one process (tests), Celery's
     # "current" app need not be this one.
-    task = current_app.extensions["celery"].tasks[job.kind]
+    celery = current_app.extensions["celery"]
+    task = celery.tasks[job.kind]
     try:
-        # The result lives on the job row. Skipping Celery's result store also spares the
-        # publish its subscription to Redis, which fails badly while Redis is down.
-        task.apply_async(
-            kwargs=job.arguments,
-            task_id=str(job.id),
-            ignore_result=True,
-            headers={JOB_HEADER: True, REQUEST_ID_HEADER: job.latest_request_id},
-        )
+        # The message and its task-sent event go to Redis in one round trip (kombu's
+        # publish batch, a pipeline), or not at all.
+        with celery.producer_or_acquire() as producer, producer.batch():
+            # The result lives on the job row. Skipping Celery's result store also spares
+            # the publish its subscription to Redis, which fails badly while Redis is down.
+            task.apply_async(
+                kwargs=job.arguments,
+                task_id=str(job.id),
+                ignore_result=True,
+                headers={JOB_HEADER: True, REQUEST_ID_HEADER: job.latest_request_id},
+                producer=producer,
+            )
     except REDIS_ERRORS as error:
         raise BrokerUnavailable("the job queue is unavailable; nothing was started") from error
 
