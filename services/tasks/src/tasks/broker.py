@@ -1,5 +1,6 @@
 """kombu's Redis transport, with a channel that fails as a connection error once its
-connection is gone, so that a worker holding a task rides out Redis dying.
+connection is gone, so that a worker holding a task rides out Redis dying, and that sends
+every command through one redis-py client.
 
 Celery's `broker_transport` names this module's Transport (config.py). Out of the box a
 worker crashes ("Unrecoverable error: AttributeError") when Redis dies (kill -9, a
@@ -11,13 +12,33 @@ transport, finds None, and raises an AttributeError, which ends the worker where
 connection error would have been logged and the worker would have reconnected.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import redis as redis_py
 from kombu.transport import redis
 from redis import exceptions
 
 
 class Channel(redis.Channel):
+    _shared_client: redis_py.Redis | None = None
+
+    @contextmanager
+    def conn_or_acquire(self, client: redis_py.Redis | None = None) -> Iterator[redis_py.Redis]:
+        """kombu builds a new redis-py client for each command it sends (a message, an
+        event, an ack): a tenth of a busy worker's main process went into those clients'
+        constructors. One client over the channel's pool does the same: a client takes a
+        connection from the pool for each command, from any thread or greenlet."""
+        if client:
+            yield client
+            return
+        pool = self.pool  # a new one after a reconnection: a new client too
+        shared = self._shared_client
+        if shared is None or shared.connection_pool is not pool:
+            shared = self._shared_client = self._create_client()
+        yield shared
+
     def close(self) -> None:
         try:
             super().close()
