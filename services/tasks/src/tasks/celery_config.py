@@ -102,6 +102,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "task_send_sent_event": True,
         "worker_send_task_events": True,
+        # Task events sent in batches a tenth of a second apart (tasks/worker_events.py).
+        "worker_consumer": "tasks.worker_events:Consumer",
     }
 
 
