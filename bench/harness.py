@@ -68,8 +68,11 @@ class Servers:
 
 @contextmanager
 def servers(scratch: Path) -> Iterator[Servers]:
-    postgres = start_postgres(scratch, free_port(), "bench", durable=False)
-    redis = start_redis(scratch, free_port(), durable=False)
+    """PostgreSQL and Redis as production runs them, and `make run` and compose too: every
+    commit flushed to disk (fsync, synchronous_commit), Redis with its append-only file
+    (appendfsync everysec, Redis's default)."""
+    postgres = start_postgres(scratch, free_port(), "bench", durable=True)
+    redis = start_redis(scratch, free_port(), durable=True)
     try:
         yield Servers(postgres, redis, scratch)
     finally:
