@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.peers.protocol import celery_worker
 from local_servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks.settings import Settings
 
@@ -126,8 +127,7 @@ def start(command: list[str], environment: dict[str, str], log: Path) -> Process
 @contextmanager
 def worker(app: str, environment: dict[str, str], log: Path, *options: str) -> Iterator[Process]:
     """A Celery worker of `app` (bench.plain or bench.stack), once it is ready."""
-    command = [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel=INFO", *options]
-    process = start(command, environment, log)
+    process = start(celery_worker(app, *options), environment, log)
     try:
         wait_until(
             lambda: process.popen.poll() is None and "ready." in log.read_text(errors="replace"),
