@@ -37,6 +37,33 @@ class Row:
         return {**asdict(self), "ratio": round(self.ratio, 3)}
 
 
+@dataclass(frozen=True)
+class Table:
+    """A table of its own (the peers' figures side by side), printed before the rows and
+    saved with them."""
+
+    title: str
+    columns: list[str]
+    lines: list[list[str]]
+    records: list[dict[str, object]]
+
+    def render(self) -> str:
+        widths = [
+            max(len(column), *(len(line[i]) for line in self.lines))
+            for i, column in enumerate(self.columns)
+        ]
+
+        def cells(values: list[str]) -> str:
+            pairs = zip(values, widths, strict=True)
+            return "  ".join(value.ljust(width) for value, width in pairs)
+
+        rule = "-" * len(cells(self.columns))
+        return "\n".join([self.title, cells(self.columns), rule, *map(cells, self.lines)])
+
+    def as_dict(self) -> dict[str, object]:
+        return {"title": self.title, "records": self.records}
+
+
 @dataclass
 class Servers:
     postgres: Server
