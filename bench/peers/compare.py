@@ -94,8 +94,9 @@ def _shown(value: float, form: str) -> str:
 
 def _rows(figures: dict[Peer, Figures], transactions: int) -> list[Row]:
     stack, tutorial, plain = figures[STACK], figures[TUTORIAL], figures[PLAIN]
-    recorders = {f.system for p, f in figures.items() if f.keeps_record and p is not STACK}
-    recorders -= {stack.system}
+    recorders = dict.fromkeys(
+        f.system for f in figures.values() if f.keeps_record and f.system != stack.system
+    )
     rows = [_drain_row("job drain vs the tutorial's Celery", stack, tutorial, 1.0)]
     rows += [_drain_row(f"job drain vs {s}", stack, _best(figures, s), 1.5) for s in recorders]
     rows.append(_drain_row("job drain vs RQ", stack, _best(figures, "RQ"), 1.0))

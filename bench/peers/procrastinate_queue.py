@@ -69,7 +69,7 @@ class _Queue:
     def remaining(self) -> int:
         self.cursor.execute(
             "SELECT count(*) FROM procrastinate_jobs "
-            "WHERE task_name = 'noop' AND status IN ('todo', 'doing')"
+            "WHERE task_name = 'noop' AND status <> 'succeeded'"
         )
         return self.cursor.fetchone()[0]
 
