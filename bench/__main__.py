@@ -1,14 +1,14 @@
 """`make bench` (python -m bench): every row, printed as a table and saved as JSON in
 bench/results/. QUICK=1 (or --quick): small counts, seconds; it checks that the benchmark
 runs, and asserts nothing about speed. `--only email` (any part of a row's function name):
-those rows alone."""
+those rows alone; `--only peers`: the job queues side by side (bench/peers/)."""
 
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from bench.peers import compare
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # (what, the full run's size, the quick run's)
-ROWS: list[tuple[Callable[[Servers, int], Row | list[Row | Table]], int, int]] = [
+ROWS: list[tuple[Callable[[Servers, int], Row | Sequence[Row | Table]], int, int]] = [
     (compare.peers, 3000, 100),
     (web_path.publish_cost, 10, 1),
     (tasks_path.enqueue_to_start, 300, 20),
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
             if only and only not in measure.__name__:
                 continue
             measured = measure(running, small if quick else full)
-            for item in measured if isinstance(measured, list) else [measured]:
+            for item in [measured] if isinstance(measured, Row) else measured:
                 if isinstance(item, Table):
                     tables.append(item)
                     continue

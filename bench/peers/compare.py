@@ -5,6 +5,7 @@ adding its module and a line to PEERS."""
 
 import math
 from collections.abc import Callable
+from dataclasses import asdict
 
 from bench.harness import Row, Servers, Table
 from bench.peers.celery_database import CeleryDatabase
@@ -77,7 +78,7 @@ def _table(figures: list[Figures], stack: Figures, count: int) -> Table:
         for f in figures
     ]
     title = f"Job queues side by side: {count} no-op jobs drained by 2 workers, then one at a time"
-    return Table(title, COLUMNS, lines, [f.__dict__ | {"name": f.name} for f in figures])
+    return Table(title, COLUMNS, lines, [asdict(f) | {"name": f.name} for f in figures])
 
 
 def _best(figures: dict[Peer, Figures], system: str) -> Figures:
