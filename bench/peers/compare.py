@@ -17,6 +17,8 @@ from bench.peers.rq_queue import Rq
 from bench.peers.stack_jobs import PLAIN_DATABASE, StackJobs, StackTasks
 from bench.tasks_path import postgres_transactions
 
+# A full run measures every peer this many times, in turns.
+ROUNDS = 3
 TUTORIAL, STACK, PLAIN = TutorialCelery(), StackJobs(prefetch=1), StackTasks()
 PEERS: list[Peer] = [
     TUTORIAL,
@@ -46,22 +48,36 @@ COLUMNS = [
 
 
 def peers(servers: Servers, count: int) -> list[Row | Table]:
-    """Every peer at every set-up: `count` jobs drained, and 200 one at a time (20 in a quick
-    run); then the table and the goal rows."""
-    samples = 200 if count >= 1000 else 20
+    """Every peer at every set-up: `count` jobs drained, and 200 one at a time; in ROUNDS
+    rounds, the peers in turns, each figure the median of its rounds (a single drain here
+    moves by ±30 % from one run to the next). A quick run: one round, 20 one at a time."""
+    rounds, samples = (ROUNDS, 200) if count >= 1000 else (1, 20)
+    runs, transactions = _in_turns(servers, count, rounds, samples)
+    figures = {peer: Figures.median(each) for peer, each in runs.items()}
+    return [_table(figures, runs, count, rounds), *_rows(figures, transactions)]
+
+
+def _in_turns(
+    servers: Servers, count: int, rounds: int, samples: int
+) -> tuple[dict[Peer, list[Figures]], int]:
+    """Each peer's runs, and the PostgreSQL transactions of the plain tasks' worker."""
     own_database(servers, PLAIN_DATABASE)
-    figures: dict[Peer, Figures] = {}
+    runs: dict[Peer, list[Figures]] = {peer: [] for peer in PEERS}
     transactions = 0
-    for peer in PEERS:
-        before = postgres_transactions(servers, PLAIN_DATABASE) if peer is PLAIN else 0
-        figures[peer] = measure(peer, servers, count, samples)
-        if peer is PLAIN:  # its worker has stopped: PostgreSQL has counted what it did
-            transactions = postgres_transactions(servers, PLAIN_DATABASE) - before
-        print(f"peers: {figures[peer].name}: {figures[peer].per_second:.0f} jobs/s", flush=True)
-    return [_table(list(figures.values()), figures[STACK], count), *_rows(figures, transactions)]
+    for round_ in range(1, rounds + 1):
+        for peer in PEERS:
+            before = postgres_transactions(servers, PLAIN_DATABASE) if peer is PLAIN else 0
+            runs[peer].append(run := measure(peer, servers, count, samples))
+            if peer is PLAIN:  # its worker has stopped: PostgreSQL has counted what it did
+                transactions += postgres_transactions(servers, PLAIN_DATABASE) - before
+            print(f"peers, round {round_}: {run.name}: {run.per_second:.0f} jobs/s", flush=True)
+    return runs, transactions
 
 
-def _table(figures: list[Figures], stack: Figures, count: int) -> Table:
+def _table(
+    figures: dict[Peer, Figures], runs: dict[Peer, list[Figures]], count: int, rounds: int
+) -> Table:
+    stack = figures[STACK]
     lines = [
         [
             f.system,
@@ -74,10 +90,17 @@ def _table(figures: list[Figures], stack: Figures, count: int) -> Table:
             f"{f.latency_p50_ms:.2f} / {f.latency_p99_ms:.2f}",
             _shown(f.cpu_per_1000, ".2f"),
         ]
-        for f in figures
+        for f in figures.values()
     ]
-    title = f"Job queues side by side: {count} no-op jobs drained by 2 workers, then one at a time"
-    return Table(title, COLUMNS, lines, [asdict(f) | {"name": f.name} for f in figures])
+    title = (
+        f"Job queues side by side: {count} no-op jobs drained by 2 workers, then one at a time; "
+        + (f"the median of {rounds} rounds in turns" if rounds > 1 else "one round")
+    )
+    records = [
+        asdict(f) | {"name": f.name, "runs": [asdict(run) for run in runs[peer]]}
+        for peer, f in figures.items()
+    ]
+    return Table(title, COLUMNS, lines, records)
 
 
 def _best(figures: dict[Peer, Figures], system: str) -> Figures:

@@ -4,10 +4,12 @@ cost. The benchmark's side only: peers' workers never import this module."""
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,22 @@ class Figures:
     @property
     def name(self) -> str:
         return f"{self.system}, {self.setup}"
+
+    @classmethod
+    def median(cls, runs: list[Figures]) -> Figures:
+        """Each figure's median over runs of one peer (a drain no worker was ready to time
+        left out)."""
+        first = runs[0]
+        numbers = {name: _median([getattr(run, name) for run in runs]) for name in NUMBERS}
+        return cls(first.system, first.setup, first.keeps_record, **numbers)
+
+
+NUMBERS = [f.name for f in fields(Figures) if f.type == "float"]
+
+
+def _median(values: list[float]) -> float:
+    kept = [value for value in values if not math.isnan(value)]
+    return statistics.median(kept) if kept else math.nan
 
 
 def measure(peer: Peer, servers: Servers, count: int, samples: int) -> Figures:
