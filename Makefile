@@ -44,7 +44,11 @@ test: install ## Run the test suite against real Postgres, Redis and Celery work
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here" >&2; fi; \
 	exit $$status
 
+# The job queues the bench compares the stack with (pyproject.toml's `bench` group) are
+# added to .venv here alone, without removing anything (--inexact); a later `make install`
+# that syncs again removes them, and the next `make bench` adds them back.
 bench: install ## Benchmarks against baselines of the same run (QUICK=1: seconds, small counts)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --all-packages --group bench --inexact --python $(BIN)/python --quiet
 	QUICK=$(QUICK) $(BIN)/python -m bench
 
 lint: install ## ruff, hadolint and the compose specification

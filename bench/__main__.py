@@ -1,27 +1,26 @@
 """`make bench` (python -m bench): every row, printed as a table and saved as JSON in
 bench/results/. QUICK=1 (or --quick): small counts, seconds; it checks that the benchmark
 runs, and asserts nothing about speed. `--only email` (any part of a row's function name):
-those rows alone."""
+those rows alone; `--only peers`: the job queues side by side (bench/peers/)."""
 
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import observability, tasks_path, web_path, work_path
-from bench.harness import Row, Servers, servers
+from bench.harness import Row, Servers, Table, servers
+from bench.peers import compare
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # (what, the full run's size, the quick run's)
-ROWS: list[tuple[Callable[[Servers, int], Row | list[Row]], int, int]] = [
-    (tasks_path.job_throughput, 3000, 100),
-    (tasks_path.job_throughput_prefetching, 3000, 100),
-    (tasks_path.plain_task_throughput, 3000, 100),
+ROWS: list[tuple[Callable[[Servers, int], Row | Sequence[Row | Table]], int, int]] = [
+    (compare.peers, 3000, 100),
     (web_path.publish_cost, 10, 1),
     (tasks_path.enqueue_to_start, 300, 20),
     (work_path.email, 2000, 50),
@@ -33,15 +32,15 @@ ROWS: list[tuple[Callable[[Servers, int], Row | list[Row]], int, int]] = [
 
 def table(rows: list[Row]) -> str:
     lines = [
-        f"{'row':<26} {'figure':>12} {'baseline':>12} {'ratio':>7}  {'goal':<34} met",
-        "-" * 100,
+        f"{'row':<34} {'figure':>12} {'baseline':>12} {'ratio':>7}  {'goal':<44} met",
+        "-" * 118,
     ]
     for row in rows:
         lines.append(
-            f"{row.name:<26} {row.figure:>12.2f} {row.baseline:>12.2f} {row.ratio:>6.2f}x  "
-            f"{row.goal:<34} {'yes' if row.met else 'NO'}"
+            f"{row.name:<34} {row.figure:>12.2f} {row.baseline:>12.2f} {row.ratio:>6.2f}x  "
+            f"{row.goal:<44} {'yes' if row.met else 'NO'}"
         )
-        lines.append(f"{'':<26} {row.unit}; {row.note}")
+        lines.append(f"{'':<34} {row.unit}; {row.note}")
     return "\n".join(lines)
 
 
@@ -49,7 +48,8 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv or os.environ.get("QUICK", "") not in ("", "0")
     only = argv[argv.index("--only") + 1] if "--only" in argv else None
     started = time.monotonic()
-    rows = []
+    rows: list[Row] = []
+    tables: list[Table] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch, servers(Path(scratch)) as running:
         from flask_migrate import upgrade
 
@@ -61,12 +61,17 @@ def main(argv: list[str]) -> int:
             if only and only not in measure.__name__:
                 continue
             measured = measure(running, small if quick else full)
-            for row in measured if isinstance(measured, list) else [measured]:
-                rows.append(row)
-                print(f"{row.name}: {row.figure:.2f} {row.unit}", flush=True)
+            for item in [measured] if isinstance(measured, Row) else measured:
+                if isinstance(item, Table):
+                    tables.append(item)
+                    continue
+                rows.append(item)
+                print(f"{item.name}: {item.figure:.2f} {item.unit}", flush=True)
         if not only or only in "worker_memory":
             memory = (1000, 2000) if quick else (10_000, 50_000)
             rows.append(tasks_path.worker_memory(running, *memory))
+    for each in tables:
+        print(f"{each.render()}\n")
     print(table(rows))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
@@ -77,6 +82,7 @@ def main(argv: list[str]) -> int:
                 "quick": quick,
                 "seconds": round(time.monotonic() - started),
                 "rows": [row.as_dict() for row in rows],
+                "tables": [each.as_dict() for each in tables],
             },
             indent=2,
         )

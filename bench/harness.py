@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.peers.protocol import celery_worker
 from local_servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks.settings import Settings
 
@@ -34,6 +35,33 @@ class Row:
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "ratio": round(self.ratio, 3)}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of its own (the peers' figures side by side), printed before the rows and
+    saved with them."""
+
+    title: str
+    columns: list[str]
+    lines: list[list[str]]
+    records: list[dict[str, object]]
+
+    def render(self) -> str:
+        widths = [
+            max(len(column), *(len(line[i]) for line in self.lines))
+            for i, column in enumerate(self.columns)
+        ]
+
+        def cells(values: list[str]) -> str:
+            pairs = zip(values, widths, strict=True)
+            return "  ".join(value.ljust(width) for value, width in pairs)
+
+        rule = "-" * len(cells(self.columns))
+        return "\n".join([self.title, cells(self.columns), rule, *map(cells, self.lines)])
+
+    def as_dict(self) -> dict[str, object]:
+        return {"title": self.title, "records": self.records}
 
 
 @dataclass
@@ -68,8 +96,11 @@ class Servers:
 
 @contextmanager
 def servers(scratch: Path) -> Iterator[Servers]:
-    postgres = start_postgres(scratch, free_port(), "bench", durable=False)
-    redis = start_redis(scratch, free_port(), durable=False)
+    """PostgreSQL and Redis as production runs them, and `make run` and compose too: every
+    commit flushed to disk (fsync, synchronous_commit), Redis with its append-only file
+    (appendfsync everysec, Redis's default)."""
+    postgres = start_postgres(scratch, free_port(), "bench", durable=True)
+    redis = start_redis(scratch, free_port(), durable=True)
     try:
         yield Servers(postgres, redis, scratch)
     finally:
@@ -123,8 +154,7 @@ def start(command: list[str], environment: dict[str, str], log: Path) -> Process
 @contextmanager
 def worker(app: str, environment: dict[str, str], log: Path, *options: str) -> Iterator[Process]:
     """A Celery worker of `app` (bench.plain or bench.stack), once it is ready."""
-    command = [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel=INFO", *options]
-    process = start(command, environment, log)
+    process = start(celery_worker(app, *options), environment, log)
     try:
         wait_until(
             lambda: process.popen.poll() is None and "ready." in log.read_text(errors="replace"),

@@ -1,5 +1,7 @@
-"""The task path: jobs and plain tasks drained by the stack's worker, against the tutorial's
-plain Celery app; how soon an idle worker starts a job; a worker's memory over many jobs."""
+"""The task path: the stack's worker draining jobs or plain tasks (stack_drain, which
+bench/observability.py and the peers' table use); how soon an idle worker starts a job; a
+worker's memory over many jobs. The throughput of jobs and plain tasks against the tutorial's
+Celery and the other job queues: bench/peers/."""
 
 import threading
 import time
@@ -13,7 +15,6 @@ from sqlalchemy import func, select, text
 
 from bench.cpu import CpuMeter
 from bench.harness import Row, Servers, percentile, timed, worker
-from local_servers import create_database
 from tasks.extensions import db
 from tasks.jobs import publish_job, start_job
 from tasks.models import Job, JobState
@@ -24,33 +25,14 @@ PLAIN_OPTIONS = ("--concurrency", CONCURRENCY, "--pool", "prefork", "-E")
 STACK_OPTIONS = ("--concurrency", CONCURRENCY, "--pool", "prefork", "--queues", "celery")
 
 
-def _stack_app(servers: Servers, db_number: int) -> Any:
+def stack_app(servers: Servers, db_number: int) -> Any:
     return create_app(servers.settings(db_number))
 
 
-def _plain_drain(servers: Servers, count: int, db_number: int) -> float:
-    """Tasks a second through the plain app: `count` no-ops queued, then drained."""
-    broker, backend = servers.redis_url(db_number), servers.redis_url(db_number + 1)
-    results = redis.Redis.from_url(backend)
-    for url in (broker, backend):
-        redis.Redis.from_url(url).flushdb()
-    from bench.plain import app as plain
-
-    plain.conf.broker_url, plain.conf.result_backend = broker, backend
-    with plain.connection_for_write() as connection:
-        for _ in range(count):
-            plain.send_task("plain.noop", connection=connection)
-    environment = {"BENCH_BROKER_URL": broker, "BENCH_RESULT_BACKEND": backend}
-    log = servers.scratch / f"plain-{db_number}.log"
-    with worker("bench.plain", environment, log, *PLAIN_OPTIONS):
-        seconds = timed(lambda: results.dbsize() >= count, 600, "the plain worker to drain")
-    return count / seconds
-
-
-def _postgres_transactions(servers: Servers, database: str) -> int:
+def postgres_transactions(servers: Servers, database: str) -> int:
     """Transactions PostgreSQL has counted in `database` (committed or not), asked from the
     benchmark's own database so that asking counts none."""
-    app = _stack_app(servers, 15)
+    app = stack_app(servers, 15)
     with app.app_context():
         count = db.session.scalar(
             text(
@@ -82,7 +64,7 @@ def stack_drain(
     (a job row, the ledger) or plain tasks of the stack's app, queued, then drained."""
     from bench.stack import noop
 
-    app = _stack_app(servers, db_number)
+    app = stack_app(servers, db_number)
     redis.Redis.from_url(servers.redis_url(db_number)).flushdb()
     with app.app_context():
         db.session.execute(text("TRUNCATE jobs CASCADE"))
@@ -118,56 +100,11 @@ def stack_drain(
     return Drain(count / seconds, cpu * 1000 / count)
 
 
-def _job_throughput(servers: Servers, count: int, prefetch: int) -> Row:
-    plain = _plain_drain(servers, count, 0)
-    options = (*STACK_OPTIONS, "--prefetch-multiplier", str(prefetch))
-    jobs = stack_drain(servers, count, 2, as_jobs=True, options=options).per_second
-    return Row(
-        "job throughput" if prefetch == 1 else f"job throughput, prefetch {prefetch}",
-        jobs,
-        plain,
-        "tasks/s",
-        "≥ 1.0x (aim 1.5x)",
-        jobs >= plain,
-        f"{count} no-op jobs (row, ledger, acks late, events, "
-        f"CELERY_WORKER_PREFETCH_MULTIPLIER={prefetch}) vs plain Celery -E",
-    )
-
-
-def job_throughput(servers: Servers, count: int) -> Row:
-    return _job_throughput(servers, count, prefetch=1)
-
-
-def job_throughput_prefetching(servers: Servers, count: int) -> Row:
-    """Each pool process reserving 4 messages, for queues of short tasks."""
-    return _job_throughput(servers, count, prefetch=4)
-
-
-def plain_task_throughput(servers: Servers, count: int) -> Row:
-    plain = _plain_drain(servers, count, 3)
-    # The worker's database is one of its own: whatever PostgreSQL counts there, it did.
-    create_database(servers.postgres.url.rsplit("/", 1)[0] + "/postgres", "bench_plain")
-    url = servers.postgres.url.rsplit("/", 1)[0] + "/bench_plain"
-    before = _postgres_transactions(servers, "bench_plain")
-    tasks = stack_drain(servers, count, 5, as_jobs=False, DATABASE_URL=url).per_second
-    # Its connections are closed by now: PostgreSQL has counted what they did.
-    round_trips = _postgres_transactions(servers, "bench_plain") - before
-    return Row(
-        "plain task throughput",
-        tasks,
-        plain,
-        "tasks/s",
-        "≥ 1.0x, 0 PostgreSQL round trips",
-        tasks >= plain and round_trips <= 0,
-        f"{count} tasks without a job row; {round_trips} PostgreSQL transactions",
-    )
-
-
 def enqueue_to_start(servers: Servers, count: int) -> Row:
     """An idle worker, jobs one at a time: from the publish to the worker's claim of it."""
     from bench.stack import noop
 
-    app = _stack_app(servers, 6)
+    app = stack_app(servers, 6)
     redis.Redis.from_url(servers.redis_url(6)).flushdb()
     latencies = []
     log = servers.scratch / "latency.log"
@@ -243,7 +180,7 @@ def worker_memory(servers: Servers, first: int, second: int) -> Row:
     `first` jobs and after `second` in all; the figure is the process that grew most."""
     from bench.stack import noop
 
-    app = _stack_app(servers, 8)
+    app = stack_app(servers, 8)
     redis.Redis.from_url(servers.redis_url(8)).flushdb()
     log = servers.scratch / "memory.log"
     with worker("bench.stack", servers.environment(8), log, *STACK_OPTIONS) as process:
