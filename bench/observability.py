@@ -65,9 +65,7 @@ def observability_cost(servers: Servers, count: int, rounds: int = 5) -> list[Ro
         }
         for _ in range(rounds):
             for name, environment in environments.items():
-                drains[name].append(
-                    stack_drain(servers, count, 2, as_jobs=True, options=options, **environment)
-                )
+                drains[name].append(stack_drain(servers, count, 2, options=options, **environment))
         for _ in range(2):
             posts_off += publish_and_health_latencies(servers, 3, **OFF)[0]
             posts_on += publish_and_health_latencies(servers, 3, **observing)[0]

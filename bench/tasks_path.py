@@ -1,5 +1,5 @@
-"""The task path: the stack's worker draining jobs or plain tasks (stack_drain, which
-bench/observability.py and the peers' table use); how soon an idle worker starts a job; a
+"""The task path: the stack's worker draining jobs (stack_drain, which
+bench/observability.py uses); how soon an idle worker starts a job; a
 worker's memory over many jobs. The throughput of jobs and plain tasks against the tutorial's
 Celery and the other job queues: bench/peers/."""
 
@@ -56,12 +56,11 @@ def stack_drain(
     servers: Servers,
     count: int,
     db_number: int,
-    as_jobs: bool,
     options: tuple[str, ...] = STACK_OPTIONS,
     **environ: str,
 ) -> Drain:
-    """Tasks a second through the stack's worker, and the CPU they took: `count` no-op jobs
-    (a job row, the ledger) or plain tasks of the stack's app, queued, then drained."""
+    """Jobs a second through the stack's worker, and the CPU they took: `count` no-op jobs
+    (a job row, the ledger), queued, then drained."""
     from bench.stack import noop
 
     app = stack_app(servers, db_number)
@@ -69,26 +68,15 @@ def stack_drain(
     with app.app_context():
         db.session.execute(text("TRUNCATE jobs CASCADE"))
         db.session.commit()
-        celery = app.extensions["celery"]
-        if as_jobs:
-            task = celery.tasks[noop.name]
-            for _ in range(count):
-                start_job(task, {})
-        else:
-            with celery.connection_for_write() as connection:
-                for _ in range(count):
-                    celery.send_task(noop.name, connection=connection)
+        task = app.extensions["celery"].tasks[noop.name]
+        for _ in range(count):
+            start_job(task, {})
 
     def drained() -> bool:
-        if as_jobs:
-            with app.app_context():
-                done = db.session.scalar(
-                    select(func.count()).where(Job.state == JobState.SUCCEEDED)
-                )
-                db.session.rollback()
-            return done >= count
-        broker = redis.Redis.from_url(servers.redis_url(db_number))
-        return broker.llen("celery") == 0 and broker.hlen("unacked") == 0
+        with app.app_context():
+            done = db.session.scalar(select(func.count()).where(Job.state == JobState.SUCCEEDED))
+            db.session.rollback()
+        return done >= count
 
     log = servers.scratch / f"stack-{db_number}.log"
     environment = {**servers.environment(db_number), **environ}
