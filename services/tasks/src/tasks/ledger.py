@@ -146,8 +146,9 @@ ENTRY_NAMES: dict[Any, str] = {
 @dataclass(frozen=True)
 class _DriverStatement:
     """A statement as psycopg2 takes it, with its constants bound and the processing of each
-    parameter SQLAlchemy would apply (a UUID as text, JSON)."""
+    parameter SQLAlchemy would apply (a UUID as text, JSON); `name` names it in a trace."""
 
+    name: str
     sql: str
     constants: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]
@@ -165,7 +166,7 @@ class _DriverStatement:
             for name, value in compiled.construct_params(_check=False).items()
             if not compiled.binds[name].required
         }
-        return cls(compiled.string, constants, processors)
+        return cls(ENTRY_NAMES[statement], compiled.string, constants, processors)
 
     def parameters(self, given: dict[str, Any]) -> dict[str, Any]:
         processed = {
@@ -190,14 +191,11 @@ class Ledger:
         }
 
     def _execute(self, statement: Any, **parameters: Any) -> CursorResult[Any]:
+        driver = self._statements[statement]
         delivery = {"job.delivery": parameters["delivery"]} if "delivery" in parameters else {}
         for attempt in (1, 2):
             try:
-                with (
-                    as_an_event(ENTRY_NAMES[statement], delivery),
-                    self.engine.connect() as connection,
-                ):
-                    driver = self._statements[statement]
+                with as_an_event(driver.name, delivery), self.engine.connect() as connection:
                     return connection.exec_driver_sql(driver.sql, driver.parameters(parameters))
             except DBAPIError as error:
                 # A connection PostgreSQL closed (it restarted, say) is invalidated by now.
