@@ -9,16 +9,24 @@ import psutil
 
 
 def session_cpu_seconds(session_ids: Iterable[int]) -> float:
-    """User and system seconds of every process in these sessions so far, with the children
-    they have already reaped (a PostgreSQL backend that served one connection and left)."""
+    """User and system seconds of every process in these sessions so far, and of their
+    descendants, with the children they have already reaped (a PostgreSQL backend that served
+    one connection and left). Descendants count wherever they are: PostgreSQL's backends
+    each lead a session of their own (postmaster children call setsid())."""
     wanted = set(session_ids)
-    total = 0.0
+    members: dict[int, psutil.Process] = {}
     for process in psutil.process_iter():
         try:
-            if os.getsid(process.pid) not in wanted:
-                continue
-            times = process.cpu_times()
+            if os.getsid(process.pid) in wanted:
+                members[process.pid] = process
+                members.update((child.pid, child) for child in process.children(recursive=True))
         except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    total = 0.0
+    for process in members.values():
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
             continue
         total += times.user + times.system + times.children_user + times.children_system
     return total
