@@ -1,8 +1,11 @@
 """The job ledger: what workers record of a job's deliveries, progress and end, in its row.
 
-Each entry is one conditional UPDATE, committed on its own, compiled once and sent as the
-driver's SQL: SQLAlchemy's compile cache, IN-list expansion and parameter processing on
-every execution cost as much CPU as the rest of the entry. Its WHERE names the states the
+Each entry is one conditional UPDATE, committed on its own. Its statements are compiled once
+and prepared on each of the ledger's connections as it opens (PREPARE), then run by name
+(EXECUTE): SQLAlchemy's compile cache and parameter processing on every execution cost as
+much CPU as the rest of the entry, and PostgreSQL's parsing and planning of each a third of
+its own. (Behind PgBouncer, run it in session mode: in transaction mode a prepared statement
+may not be found on the server connection an entry gets.) Its WHERE names the states the
 job may leave and, for what only the current delivery may record, the delivery's number:
 the entries of two deliveries of one task may come in any order and the ledger stays right.
 A delivery's last entry rides out a database that blinks (a restart): it is tried again,
@@ -26,13 +29,16 @@ from sqlalchemy import (
     bindparam,
     case,
     create_engine,
+    event,
     func,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import NullType
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -143,19 +149,31 @@ ENTRY_NAMES: dict[Any, str] = {
 }
 
 
+# PREPARE takes PostgreSQL's own placeholders ($1, $2, ...), not psycopg2's.
+_NUMBERED = PGDialect_psycopg2(paramstyle="numeric_dollar")
+
+
+def _declared(type_: Any) -> str:
+    return "unknown" if isinstance(type_, NullType) else str(type_.compile(dialect=_NUMBERED))
+
+
 @dataclass(frozen=True)
-class _DriverStatement:
-    """A statement as psycopg2 takes it, with its constants bound and the processing of each
-    parameter SQLAlchemy would apply (a UUID as text, JSON); `name` names it in a trace."""
+class _Prepared:
+    """A statement as each ledger connection prepares it, and how an entry runs it: by
+    `handle`, with its parameters in order, each processed as SQLAlchemy would (a UUID as
+    text, JSON), the constants of the statement bound once. `name` names it in a trace."""
 
     name: str
-    sql: str
+    handle: str
+    prepare: str
+    execute: str
+    order: tuple[str, ...]
     constants: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]
 
     @classmethod
-    def compile(cls, statement: Any, dialect: Dialect) -> "_DriverStatement":
-        compiled = statement.compile(dialect=dialect)
+    def compile(cls, statement: Any, dialect: Dialect) -> "_Prepared":
+        compiled = statement.compile(dialect=_NUMBERED)
         processors = {
             name: processor
             for name, bind in compiled.binds.items()
@@ -166,14 +184,32 @@ class _DriverStatement:
             for name, value in compiled.construct_params(_check=False).items()
             if not compiled.binds[name].required
         }
-        return cls(ENTRY_NAMES[statement], compiled.string, constants, processors)
+        name = ENTRY_NAMES[statement]
+        handle = "ledger_" + name.replace(" ", "_")
+        order = tuple(compiled.positiontup or ())
+        # Declared where SQLAlchemy knows the type: PostgreSQL cannot infer a constant's in
+        # concat(); `unknown` lets it infer the others from their context.
+        types = ", ".join(_declared(compiled.binds[name].type) for name in order)
+        placeholders = ", ".join(["%s"] * len(order))
+        return cls(
+            name,
+            handle,
+            f"PREPARE {handle} ({types}) AS {compiled.string}",
+            f"EXECUTE {handle}({placeholders})",
+            order,
+            constants,
+            processors,
+        )
 
-    def parameters(self, given: dict[str, Any]) -> dict[str, Any]:
-        processed = {
-            name: self.processors[name](value) if name in self.processors else value
-            for name, value in given.items()
-        }
-        return {**self.constants, **processed}
+    def parameters(self, given: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            self.constants[name]
+            if name in self.constants
+            else self.processors[name](given[name])
+            if name in self.processors
+            else given[name]
+            for name in self.order
+        )
 
 
 class Ledger:
@@ -186,17 +222,26 @@ class Ledger:
             **{**engine_options, "pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"},
         )
         self._statements = {
-            statement: _DriverStatement.compile(statement, self.engine.dialect)
+            statement: _Prepared.compile(statement, self.engine.dialect)
             for statement in ENTRY_NAMES
         }
+        event.listen(self.engine, "connect", self._prepare)
+
+    def _prepare(self, connection: Any, _record: Any) -> None:
+        with connection.cursor() as cursor:
+            for statement in self._statements.values():
+                cursor.execute(statement.prepare)
+        connection.commit()
 
     def _execute(self, statement: Any, **parameters: Any) -> CursorResult[Any]:
-        driver = self._statements[statement]
+        prepared = self._statements[statement]
         delivery = {"job.delivery": parameters["delivery"]} if "delivery" in parameters else {}
         for attempt in (1, 2):
             try:
-                with as_an_event(driver.name, delivery), self.engine.connect() as connection:
-                    return connection.exec_driver_sql(driver.sql, driver.parameters(parameters))
+                with as_an_event(prepared.name, delivery), self.engine.connect() as connection:
+                    return connection.exec_driver_sql(
+                        prepared.execute, prepared.parameters(parameters)
+                    )
             except DBAPIError as error:
                 # A connection PostgreSQL closed (it restarted, say) is invalidated by now.
                 if attempt == 2 or not error.connection_invalidated:
