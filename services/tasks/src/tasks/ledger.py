@@ -36,7 +36,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import NullType
 from tenacity import (
@@ -212,6 +211,17 @@ class _Prepared:
         )
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What an entry did: the rows it changed, and the first it returned."""
+
+    rowcount: int
+    row: tuple[Any, ...] | None
+
+    def first(self) -> tuple[Any, ...] | None:
+        return self.row
+
+
 class Ledger:
     def __init__(self, database_url: str, engine_options: dict[str, Any]) -> None:
         # Every entry is one statement, committed on its own (autocommit connections), with
@@ -233,20 +243,46 @@ class Ledger:
                 cursor.execute(statement.prepare)
         connection.commit()
 
-    def _execute(self, statement: Any, **parameters: Any) -> CursorResult[Any]:
+    def _execute(self, statement: Any, **parameters: Any) -> _Outcome:
         prepared = self._statements[statement]
         delivery = {"job.delivery": parameters["delivery"]} if "delivery" in parameters else {}
         for attempt in (1, 2):
-            try:
-                with as_an_event(prepared.name, delivery), self.engine.connect() as connection:
-                    return connection.exec_driver_sql(
-                        prepared.execute, prepared.parameters(parameters)
-                    )
-            except DBAPIError as error:
-                # A connection PostgreSQL closed (it restarted, say) is invalidated by now.
-                if attempt == 2 or not error.connection_invalidated:
-                    raise
+            with as_an_event(prepared.name, delivery):
+                try:
+                    return self._send(prepared, prepared.parameters(parameters))
+                except DBAPIError as error:
+                    # A connection PostgreSQL closed (it restarted, say) is invalidated by now.
+                    if attempt == 2 or not error.connection_invalidated:
+                        raise
         raise AssertionError("unreachable")
+
+    def _send(self, prepared: _Prepared, parameters: tuple[Any, ...]) -> _Outcome:
+        """One EXECUTE on a pooled connection's cursor. A SQLAlchemy Connection around it
+        (its execution context and result) cost as much CPU as psycopg2 itself; failures
+        are what SQLAlchemy would raise, and a connection found dead is invalidated."""
+        dialect = self.engine.dialect
+        connection = None
+        try:
+            connection = self.engine.raw_connection()
+            with connection.cursor() as cursor:
+                cursor.execute(prepared.execute, parameters)
+                return _Outcome(cursor.rowcount, cursor.fetchone() if cursor.description else None)
+        except dialect.loaded_dbapi.Error as error:
+            dbapi_connection = None if connection is None else connection.dbapi_connection
+            disconnected = dialect.is_disconnect(error, dbapi_connection, None)
+            if disconnected and connection is not None:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                prepared.execute,
+                parameters,
+                error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=disconnected and connection is not None,
+                dialect=dialect,
+            ) from error
+        finally:
+            if connection is not None:
+                connection.close()
 
     def _record(self, patience: float, statement: Update, **parameters: Any) -> bool:
         """An entry that ends a delivery: tried again for up to `patience` seconds while
