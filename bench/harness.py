@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.peers.protocol import celery_worker
+from bench.commands import celery_worker
 from local_servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks.settings import Settings
 

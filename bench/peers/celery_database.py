@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 from celery import Celery
 
-from bench.peers.protocol import Launch, celery_worker, mark, marker_url
+from bench.commands import celery_worker
+from bench.peers.protocol import Launch, mark, marker_url
 
 if TYPE_CHECKING:
     from bench.harness import Servers

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import redis
 from celery import Celery
 
-from bench.peers.protocol import Launch, celery_worker, marker_url
+from bench.commands import celery_worker
+from bench.peers.protocol import Launch, marker_url
 from bench.plain import tutorial_app
 from bench.tasks_path import PLAIN_OPTIONS
 

@@ -25,7 +25,8 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from bench.peers.protocol import Launch, mark, marker_url, script
+from bench.commands import script
+from bench.peers.protocol import Launch, mark, marker_url
 
 if TYPE_CHECKING:
     from bench.harness import Servers

@@ -8,10 +8,8 @@ bench/peers/compare.py."""
 from __future__ import annotations
 
 import functools
-import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import redis
@@ -77,13 +75,3 @@ def mark(url: str, key: str) -> None:
     """The latency job's body in every peer: one RPUSH, which the benchmark waits for with
     BLPOP. One connection per process (redis-py opens a new one after a fork)."""
     _marker_client(url).rpush(key, "1")
-
-
-def celery_worker(app: str, *options: str) -> list[str]:
-    """A Celery worker of `app`, as bench.harness.worker starts one."""
-    return [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel=INFO", *options]
-
-
-def script(name: str) -> str:
-    """A console script of this environment (rq, procrastinate, dramatiq)."""
-    return str(Path(sys.executable).parent / name)

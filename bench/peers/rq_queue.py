@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 import redis
 from rq import Queue as RqQueue
 
-from bench.peers.protocol import Launch, mark, marker_url, script
+from bench.commands import script
+from bench.peers.protocol import Launch, mark, marker_url
 
 if TYPE_CHECKING:
     from bench.harness import Servers

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 from sqlalchemy import func, select, text
 
-from bench.peers.protocol import Launch, celery_worker, marker_url
+from bench.commands import celery_worker
+from bench.peers.protocol import Launch, marker_url
 from bench.tasks_path import STACK_OPTIONS, stack_app
 from tasks.extensions import db
 from tasks.jobs import start_job
