@@ -3,11 +3,9 @@
 ends just as its worker is told to stop."""
 
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 import requests
 
 from local_servers import wait_until
@@ -16,26 +14,12 @@ from tasks.jobs import start_job
 from tasks.models import Job, JobState
 from tasks.work.stock_report import stock_value_report
 from tests import processes
-from tests.flower_server import FLOWER_PASSWORD, FLOWER_USER, FlowerServer, flower_server
-from tests.integration.helpers import app_on_redis, redis_db
+from tests.flower_server import FLOWER_PASSWORD, FLOWER_USER, FlowerServer
+from tests.integration.helpers import app_on_redis
 
 pytestmark = pytest.mark.system
 
 REDIS_DB = 10
-
-
-@pytest.fixture(scope="module")
-def redis_url(migrated) -> Iterator[str]:
-    url = redis_db(migrated, REDIS_DB)
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()
-
-
-@pytest.fixture(scope="module")
-def flower(servers, redis_url, tmp_path_factory) -> Iterator[FlowerServer]:
-    with flower_server(servers.database_url, redis_url, tmp_path_factory.mktemp("flower")) as f:
-        yield f
 
 
 def task_seen_by_flower(flower: FlowerServer, task_id: str) -> dict[str, Any] | None:

@@ -3,8 +3,6 @@ real worker, Flower and Redis: jobs waiting for a stopped worker are counted in 
 ledger, and counted out once it ran them; a dependency down is a gauge at 0, not a failed
 scrape."""
 
-from collections.abc import Iterator
-
 import psutil
 import pytest
 import redis
@@ -15,8 +13,8 @@ from tasks.jobs import start_job
 from tasks.work.stock_report import stock_value_report
 from tests import processes
 from tests.faults import paused
-from tests.flower_server import FlowerServer, flower_server
-from tests.integration.helpers import app_on_redis, redis_db
+from tests.flower_server import flower_server
+from tests.integration.helpers import app_on_redis
 from tests.metrics_text import total
 
 pytestmark = pytest.mark.system
@@ -26,26 +24,12 @@ KIND = stock_value_report.name
 
 
 @pytest.fixture(scope="module")
-def redis_url(migrated) -> Iterator[str]:
-    url = redis_db(migrated, REDIS_DB)
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()
-
-
-@pytest.fixture(scope="module")
 def stoppable_worker(servers, redis_url, tmp_path_factory):
     process, _ = processes.start_worker(
         servers.database_url, redis_url, tmp_path_factory.mktemp("worker"), "metrics-worker"
     )
     yield process
     processes.stop(process)
-
-
-@pytest.fixture(scope="module")
-def flower(servers, redis_url, tmp_path_factory) -> Iterator[FlowerServer]:
-    with flower_server(servers.database_url, redis_url, tmp_path_factory.mktemp("flower")) as f:
-        yield f
 
 
 def blocked_on_redis(process: psutil.Process, broker: redis.Redis) -> bool:
