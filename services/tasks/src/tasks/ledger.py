@@ -158,12 +158,11 @@ def _declared(type_: Any) -> str:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A statement as each ledger connection prepares it, and how an entry runs it: by
-    `handle`, with its parameters in order, each processed as SQLAlchemy would (a UUID as
-    text, JSON), the constants of the statement bound once. `name` names it in a trace."""
+    """A statement as each ledger connection prepares it, and how an entry runs it (by
+    its prepared name, with its parameters in order, each processed as SQLAlchemy would: a
+    UUID as text, JSON; the statement's constants bound once). `name` names it in a trace."""
 
     name: str
-    handle: str
     prepare: str
     execute: str
     order: tuple[str, ...]
@@ -188,11 +187,10 @@ class _Prepared:
         order = tuple(compiled.positiontup or ())
         # Declared where SQLAlchemy knows the type: PostgreSQL cannot infer a constant's in
         # concat(); `unknown` lets it infer the others from their context.
-        types = ", ".join(_declared(compiled.binds[name].type) for name in order)
+        types = ", ".join(_declared(compiled.binds[each].type) for each in order)
         placeholders = ", ".join(["%s"] * len(order))
         return cls(
             name,
-            handle,
             f"PREPARE {handle} ({types}) AS {compiled.string}",
             f"EXECUTE {handle}({placeholders})",
             order,
