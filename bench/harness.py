@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import redis
+
 from bench.commands import celery_worker
 from local_servers import Server, free_port, start_postgres, start_redis, wait_until
 from tasks.settings import Settings
@@ -77,6 +79,12 @@ class Servers:
 
     def redis_url(self, db: int) -> str:
         return self.redis.url.rsplit("/", 1)[0] + f"/{db}"
+
+    def empty_redis(self, db: int) -> redis.Redis:
+        """A client of Redis database `db`, emptied first: each row starts from nothing."""
+        client = redis.Redis.from_url(self.redis_url(db))
+        client.flushdb()
+        return client
 
     def settings(self, db: int, **environ: str) -> Settings:
         return Settings.from_environ(self.environment(db, **environ))

@@ -64,7 +64,7 @@ def stack_drain(
     from bench.stack import noop
 
     app = stack_app(servers, db_number)
-    redis.Redis.from_url(servers.redis_url(db_number)).flushdb()
+    servers.empty_redis(db_number)
     with app.app_context():
         db.session.execute(text("TRUNCATE jobs CASCADE"))
         db.session.commit()
@@ -93,7 +93,7 @@ def enqueue_to_start(servers: Servers, count: int) -> Row:
     from bench.stack import noop
 
     app = stack_app(servers, 6)
-    redis.Redis.from_url(servers.redis_url(6)).flushdb()
+    servers.empty_redis(6)
     latencies = []
     log = servers.scratch / "latency.log"
     with worker("bench.stack", servers.environment(6), log, *STACK_OPTIONS), app.app_context():
@@ -138,9 +138,8 @@ def timed_value(probe: Any, timeout: float = 10) -> Any:
 
 
 def _redis_round_trips(servers: Servers, count: int) -> list[float]:
-    url = servers.redis_url(7)
-    pusher, popper = redis.Redis.from_url(url), redis.Redis.from_url(url)
-    pusher.flushdb()
+    pusher = servers.empty_redis(7)
+    popper = redis.Redis.from_url(servers.redis_url(7))
     samples: list[float] = []
     received = threading.Event()
 
@@ -169,7 +168,7 @@ def worker_memory(servers: Servers, first: int, second: int) -> Row:
     from bench.stack import noop
 
     app = stack_app(servers, 8)
-    redis.Redis.from_url(servers.redis_url(8)).flushdb()
+    servers.empty_redis(8)
     log = servers.scratch / "memory.log"
     with worker("bench.stack", servers.environment(8), log, *STACK_OPTIONS) as process:
 

@@ -8,8 +8,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-import redis
-
 from bench.cpu import CpuMeter
 from bench.harness import ROOT, Row, Servers, percentile, start
 from local_servers import answers, free_port, wait_until
@@ -79,7 +77,7 @@ def publish_and_health_latencies(
 ) -> tuple[list[float], list[float], WebLoad, WebLoad]:
     """Each POST /jobs/slow-add's time and each GET /healthz's, `seconds` of each, on
     services/web/start with `environ`; and both loads with the web server's CPU."""
-    redis.Redis.from_url(servers.redis_url(db_number)).flushdb()
+    servers.empty_redis(db_number)
     app = create_app(servers.settings(db_number))
     with app.app_context():
         _, key = create_key("bench")

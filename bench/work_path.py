@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
-import redis
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, text, update
 
@@ -75,7 +74,7 @@ def email(servers: Servers, count: int) -> Row:
     with smtp_sink() as (port, sink):
         smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}
         app = create_app(servers.settings(10, **smtp))
-        redis.Redis.from_url(servers.redis_url(10)).flushdb()
+        servers.empty_redis(10)
         product = _a_product(app)
         recipients = [f"person{n}@example.com" for n in range(count)]
         log = servers.scratch / "email.log"
@@ -118,8 +117,8 @@ def _naive_email(servers: Servers, port: int, sink: _Sink, count: int) -> float:
     from bench.plain import app as plain
 
     broker, backend = servers.redis_url(11), servers.redis_url(12)
-    for url in (broker, backend):
-        redis.Redis.from_url(url).flushdb()
+    servers.empty_redis(11)
+    servers.empty_redis(12)
     plain.conf.broker_url, plain.conf.result_backend = broker, backend
     with plain.connection_for_write() as connection:
         for n in range(count):
@@ -149,7 +148,7 @@ def _fresh_products(app: Any, count: int, prefix: str) -> None:
 
 def bulk_price_change(servers: Servers, count: int) -> Row:
     app = create_app(servers.settings(13))
-    redis.Redis.from_url(servers.redis_url(13)).flushdb()
+    servers.empty_redis(13)
     change = PriceChange.from_arguments({"percent": "1"})
     _fresh_products(app, count, "BULK-")
     # The requests' timeouts (client and server) are not meant for one statement on every row.
@@ -235,7 +234,7 @@ def _sync_stack(
         "SUPPLIER_CONCURRENCY": str(concurrency),
         "SUPPLIER_RATE_LIMIT": rate_limit,
     }
-    redis.Redis.from_url(servers.redis_url(14)).flushdb()
+    servers.empty_redis(14)
     return create_app(servers.settings(14, **settings)), servers.environment(14, **settings)
 
 

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import redis
 from celery import Celery
 
 from bench.commands import celery_worker
@@ -87,7 +86,7 @@ class CeleryDatabase:
         from bench.peers.measure import own_database, postgres
 
         broker, database_url = servers.redis_url(BROKER_DB), own_database(servers, DATABASE)
-        redis.Redis.from_url(broker).flushdb()
+        servers.empty_redis(BROKER_DB)
         bench_app = database_app(broker, database_url)
         bench_app.backend  # noqa: B018 (the backend makes its tables as it starts)
         environment = {"BENCH_BROKER_URL": broker, "BENCH_DATABASE_URL": database_url}

@@ -61,8 +61,8 @@ class TutorialCelery:
     @contextmanager
     def open(self, servers: Servers) -> Iterator[_Queue]:
         broker, backend = servers.redis_url(BROKER_DB), servers.redis_url(BACKEND_DB)
-        for url in (broker, backend):
-            redis.Redis.from_url(url).flushdb()
+        servers.empty_redis(BROKER_DB)
+        servers.empty_redis(BACKEND_DB)
         app = tutorial_app(broker, backend)
         environment = {"BENCH_BROKER_URL": broker, "BENCH_RESULT_BACKEND": backend}
         try:

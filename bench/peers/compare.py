@@ -122,8 +122,8 @@ def _rows(figures: dict[Peer, Figures], transactions: int) -> list[Row]:
     )
     rows = [_drain_row("job drain vs the tutorial's Celery", stack, tutorial, 1.0)]
     rows += [_drain_row(f"job drain vs {s}", stack, _best(figures, s), 1.5) for s in recorders]
-    rows.append(_drain_row("job drain vs RQ", stack, _best(figures, "RQ"), 1.0))
     procrastinate, rq = _best(figures, "Procrastinate"), _best(figures, "RQ")
+    rows.append(_drain_row("job drain vs RQ", stack, rq, 1.0))
     rows += [
         _cpu_row(stack, tutorial, procrastinate, rq),
         _enqueue_row(stack, tutorial, procrastinate),

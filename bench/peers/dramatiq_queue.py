@@ -89,9 +89,7 @@ class Dramatiq:
 
     @contextmanager
     def open(self, servers: Servers) -> Iterator[_Queue]:
-        url = servers.redis_url(REDIS_DB)
-        client = redis.Redis.from_url(url)
-        client.flushdb()
+        url, client = servers.redis_url(REDIS_DB), servers.empty_redis(REDIS_DB)
         _use_broker(url)
         command = [script("dramatiq"), __name__, "--processes", str(PROCESSES)]
         if self.threads != 8:

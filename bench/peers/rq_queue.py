@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import redis
 from rq import Queue as RqQueue
 
 from bench.commands import script
@@ -75,8 +74,6 @@ class Rq:
 
     @contextmanager
     def open(self, servers: Servers) -> Iterator[_Queue]:
-        url = servers.redis_url(REDIS_DB)
-        connection = redis.Redis.from_url(url)
-        connection.flushdb()
+        url, connection = servers.redis_url(REDIS_DB), servers.empty_redis(REDIS_DB)
         queue = RqQueue("default", connection=connection)
         yield _Queue(queue, url, self.worker_class, marker_url(servers))

@@ -87,7 +87,7 @@ class StackJobs:
         import bench.stack  # noqa: F401 (its tasks, in every app of the stack)
 
         app = stack_app(servers, JOBS_DB)
-        redis.Redis.from_url(servers.redis_url(JOBS_DB)).flushdb()
+        servers.empty_redis(JOBS_DB)
         with app.app_context():
             db.session.execute(text("TRUNCATE jobs CASCADE"))
             db.session.commit()
@@ -129,8 +129,7 @@ class StackTasks:
         environment = servers.environment(TASKS_DB)
         environment["DATABASE_URL"] = own_database(servers, PLAIN_DATABASE)
         app = stack_app(servers, TASKS_DB)
-        broker = redis.Redis.from_url(servers.redis_url(TASKS_DB))
-        broker.flushdb()
+        broker = servers.empty_redis(TASKS_DB)
         with app.app_context():
             launches = _worker(environment, prefetch=1)
             yield _Tasks(app.extensions["celery"], broker, launches, marker_url(servers))
